@@ -1,0 +1,1 @@
+"""Running Rapport: settings, local Kafka and PostgreSQL, and the `rapport` command line."""

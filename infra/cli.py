@@ -1,0 +1,137 @@
+"""The `rapport` command line: thin commands over the composition root."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from schemas.errors import RapportError
+
+app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    help="Rapport: customer touchpoints in Kafka, projections in PostgreSQL.",
+)
+infra_app = typer.Typer(no_args_is_help=True, help="Run the local Kafka broker and PostgreSQL.")
+app.add_typer(infra_app, name="infra")
+
+# Piped output (CI logs, `| less`) gets a wide console so tables do not wrap into noise.
+out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 160)
+err = Console(stderr=True, soft_wrap=True)
+
+
+def _settings():
+    from infra.settings import Settings
+
+    return Settings()
+
+
+@infra_app.command("up")
+def infra_up() -> None:
+    """Start the local broker and database (those not configured as external)."""
+    from infra import services
+
+    settings = _settings()
+    started = services.up(settings)
+    for name, began in (("postgres", started.postgres), ("kafka", started.kafka)):
+        if name in started.seconds:
+            verb = f"started in {started.seconds[name]:.1f}s" if began else "already running"
+            out.print(f"{name}: {verb}")
+    _print_status(settings)
+
+
+@infra_app.command("down")
+def infra_down() -> None:
+    """Stop the local broker and database."""
+    from infra import services
+
+    stopped = services.down(_settings())
+    out.print(f"stopped: {', '.join(stopped)}" if stopped else "nothing was running")
+
+
+@infra_app.command("status")
+def infra_status() -> None:
+    """Say what runs where."""
+    _print_status(_settings())
+
+
+def _print_status(settings) -> None:
+    from infra.kafka import LocalKafka
+    from infra.postgres import LocalPostgres
+
+    if settings.local_kafka:
+        k = LocalKafka(settings).status()
+        state = f"running (pid {k.pid})" if k.running else "stopped"
+        out.print(f"kafka     {state:<22} {k.bootstrap}  data: {k.data_dir}")
+    else:
+        out.print(f"kafka     external               {settings.bootstrap}")
+    if settings.local_postgres:
+        p = LocalPostgres(settings).status()
+        state = f"running (pid {p.pid})" if p.running else "stopped"
+        out.print(f"postgres  {state:<22} {p.url}  data: {p.data_dir}")
+    else:
+        out.print(f"postgres  external               {_safe_url(settings.db_url)}")
+
+
+def _safe_url(url: str) -> str:
+    import sqlalchemy as sa
+
+    return sa.make_url(url).render_as_string(hide_password=True)
+
+
+@app.command()
+def worker(
+    batch_size: Annotated[int, typer.Option(min=1, help="Most events per transaction.")] = 1000,
+    loglevel: Annotated[str, typer.Option(help="crit, error, warn, info or debug")] = "warn",
+) -> None:
+    """Run the stream worker: fold touchpoints from Kafka into PostgreSQL."""
+    from infra import bootstrap
+    from streams.worker import run_worker
+
+    settings = _settings()
+    bootstrap.require_services(settings)
+    run_worker(bootstrap.worker_config(settings, batch_size=batch_size), loglevel=loglevel)
+
+
+@app.command()
+def timeline(
+    customer: Annotated[str, typer.Argument(help="Customer id.")],
+    limit: Annotated[int, typer.Option(min=1, max=10_000)] = 50,
+) -> None:
+    """Show a customer's touchpoints in event-time order."""
+    from infra import bootstrap
+    from infra.render import timeline_table
+    from projections.queries import customer_timeline
+
+    settings = _settings()
+    engine = bootstrap.engine(settings)
+    with engine.connect() as conn:
+        rows = customer_timeline(conn, customer, limit=limit)
+    out.print(timeline_table(customer, rows))
+
+
+@app.command()
+def demo(
+    customers: Annotated[int, typer.Option(min=1)] = 5,
+    calls: Annotated[int, typer.Option(min=1)] = 60,
+) -> None:
+    """Start what is not running, publish a burst of calls, project them, show a timeline."""
+    from infra.demo import run_demo
+
+    run_demo(_settings(), customers=customers, calls=calls, console=out)
+
+
+def main() -> None:
+    try:
+        app()
+    except RapportError as exc:
+        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

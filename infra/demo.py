@@ -1,0 +1,91 @@
+"""`rapport demo`: one burst of calls through the real broker and worker, end to end."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections import Counter
+
+import sqlalchemy as sa
+from rich.console import Console
+
+from infra import bootstrap, services
+from infra.errors import InfraError
+from infra.render import timeline_table
+from infra.settings import Settings
+from producers.sample import sample_calls
+from projections.queries import customer_timeline
+from projections.store import create_schema
+from projections.tables import timeline
+
+PROJECT_TIMEOUT_S = 120
+
+
+def run_demo(settings: Settings, *, customers: int, calls: int, console: Console) -> None:
+    began = time.monotonic()
+    console.print("[bold]Rapport demo[/bold]: starting what is not running…")
+    started = services.up(settings)
+    for name, seconds in started.seconds.items():
+        was = getattr(started, name)
+        console.print(f"  {name}: {f'started in {seconds:.1f}s' if was else 'already running'}")
+    worker = None
+    try:
+        engine = bootstrap.engine(settings)
+        create_schema(engine)
+        events = list(sample_calls(customers, calls))
+        with bootstrap.publisher(settings) as publisher:
+            publisher.publish_all(events)
+        console.print(
+            f"published {len(events)} calls for {customers} customers to {settings.topic}"
+        )
+
+        log_path = settings.state_dir / "worker.log"
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(log_path, "ab") as log:
+            worker = subprocess.Popen(
+                [sys.executable, "-m", "infra.cli", "worker"],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
+        wanted = {e.event_id for e in events}
+        _wait_projected(engine, wanted, worker, log_path)
+        console.print(f"worker projected every event (worker log: {log_path})")
+
+        busiest = Counter(e.customer.partition_key for e in events).most_common(1)[0][0]
+        with engine.connect() as conn:
+            rows = customer_timeline(conn, busiest, limit=1000)
+        console.print(timeline_table(busiest, rows))
+        engine.dispose()
+    finally:
+        if worker is not None:
+            worker.terminate()
+            try:
+                worker.wait(30)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+        stopped = services.down(settings, only=started)
+        if stopped:
+            console.print(f"stopped what the demo started: {', '.join(stopped)}")
+    console.print(f"done in {time.monotonic() - began:.1f}s")
+
+
+def _wait_projected(engine: sa.Engine, wanted: set, worker: subprocess.Popen, log_path) -> None:  # type: ignore[type-arg]
+    deadline = time.monotonic() + PROJECT_TIMEOUT_S
+    ids = list(wanted)
+    while True:
+        with engine.connect() as conn:
+            done = conn.execute(
+                sa.select(sa.func.count()).select_from(timeline).where(timeline.c.event_id.in_(ids))
+            ).scalar_one()
+        if done == len(ids):
+            return
+        if worker.poll() is not None:
+            raise InfraError(f"the worker exited with code {worker.returncode}; see {log_path}")
+        if time.monotonic() > deadline:
+            raise InfraError(
+                f"only {done} of {len(ids)} events projected after "
+                f"{PROJECT_TIMEOUT_S}s; see {log_path}"
+            )
+        time.sleep(0.2)

@@ -1,0 +1,81 @@
+"""Bring up what Rapport needs and remember what this process started, to stop only that."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from dataclasses import dataclass, field
+
+from infra.kafka import LocalKafka, require_broker
+from infra.postgres import LocalPostgres, require_database
+from infra.settings import Settings
+
+
+@dataclass
+class Started:
+    """What one `up` started, and how long each took to become ready."""
+
+    kafka: bool = False
+    postgres: bool = False
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def up(settings: Settings) -> Started:
+    """Start the local services that are configured and not running; a second call is a no-op."""
+    started = Started()
+    if settings.local_postgres:
+        began = time.monotonic()
+        started.postgres = LocalPostgres(settings).start()
+        started.seconds["postgres"] = time.monotonic() - began
+    if settings.local_kafka:
+        began = time.monotonic()
+        started.kafka = LocalKafka(settings).start()
+        started.seconds["kafka"] = time.monotonic() - began
+    ensure_topics(settings)
+    return started
+
+
+def down(settings: Settings, only: Started | None = None) -> list[str]:
+    """Stop the local services (or only those `only` says were started); names what stopped."""
+    stopped = []
+    if settings.local_kafka and (only is None or only.kafka) and LocalKafka(settings).stop():
+        stopped.append("kafka")
+    if (
+        settings.local_postgres
+        and (only is None or only.postgres)
+        and LocalPostgres(settings).stop()
+    ):
+        stopped.append("postgres")
+    return stopped
+
+
+def require(settings: Settings) -> None:
+    """One clear line, not a traceback, when a service is not reachable."""
+    require_database(settings.db_url, local=settings.local_postgres)
+    require_broker(settings.bootstrap, local=settings.local_kafka)
+
+
+def ensure_topics(settings: Settings) -> None:
+    """Create the touchpoint topic and its dead-letter topic with infinite retention."""
+    from kafka.admin import KafkaAdminClient, NewTopic
+    from kafka.errors import TopicAlreadyExistsError
+
+    require_broker(settings.bootstrap, local=settings.local_kafka)
+    admin = KafkaAdminClient(bootstrap_servers=settings.bootstrap, request_timeout_ms=30_000)
+    try:
+        existing = set(admin.list_topics())
+        forever = {"retention.ms": "-1", "retention.bytes": "-1"}
+        wanted = [
+            NewTopic(name, settings.topic_partitions, 1, topic_configs=forever)
+            for name in (settings.topic, settings.dlq_topic)
+            if name not in existing
+        ]
+        if wanted:
+            with contextlib.suppress(TopicAlreadyExistsError):  # another process raced us
+                admin.create_topics(wanted)
+    finally:
+        admin.close()
+
+
+def require_database_only(settings: Settings) -> None:
+    require_database(settings.db_url, local=settings.local_postgres)

@@ -1,0 +1,75 @@
+"""One settings object for everything Rapport runs; read once, in the composition root."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_state_dir() -> Path:
+    return Path.home() / ".local" / "state" / "rapport"
+
+
+def _default_cache_dir() -> Path:
+    return Path.home() / ".cache" / "rapport"
+
+
+class Settings(BaseSettings):
+    """Every setting is also an environment variable: `RAPPORT_<NAME>`."""
+
+    model_config = SettingsConfigDict(env_prefix="RAPPORT_", extra="ignore")
+
+    kafka_bootstrap: str | None = Field(
+        default=None,
+        description="host:port of an external broker; unset = the local broker `infra up` runs.",
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL of an external PostgreSQL; unset = the embedded server.",
+    )
+    state_dir: Path = Field(default_factory=_default_state_dir)
+    cache_dir: Path = Field(
+        default_factory=_default_cache_dir, description="Where the Kafka jars are kept."
+    )
+    kafka_port: int = 19092
+    kafka_controller_port: int = 19093
+    kafka_heap: str = "1g"
+    postgres_port: int = 15432
+    database_name: str = "rapport"
+    topic: str = "rapport.touchpoints"
+    dlq_topic: str = "rapport.touchpoints.dlq"
+    topic_partitions: int = 6
+    consumer_group: str = "rapport-worker"
+
+    @property
+    def local_kafka(self) -> bool:
+        return self.kafka_bootstrap is None
+
+    @property
+    def local_postgres(self) -> bool:
+        return self.database_url is None
+
+    @property
+    def bootstrap(self) -> str:
+        return self.kafka_bootstrap or f"127.0.0.1:{self.kafka_port}"
+
+    @property
+    def db_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"postgresql+psycopg2://postgres@127.0.0.1:{self.postgres_port}/{self.database_name}"
+
+    def as_env(self) -> dict[str, str]:
+        """These settings as RAPPORT_* variables, for a child process (services as external)."""
+        return {
+            "RAPPORT_KAFKA_BOOTSTRAP": self.bootstrap,
+            "RAPPORT_DATABASE_URL": self.db_url,
+            "RAPPORT_STATE_DIR": str(self.state_dir),
+            "RAPPORT_CACHE_DIR": str(self.cache_dir),
+            "RAPPORT_TOPIC": self.topic,
+            "RAPPORT_DLQ_TOPIC": self.dlq_topic,
+            "RAPPORT_TOPIC_PARTITIONS": str(self.topic_partitions),
+            "RAPPORT_CONSUMER_GROUP": self.consumer_group,
+        }

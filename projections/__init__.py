@@ -1,0 +1,1 @@
+"""The read side: pure projectors (folds over events), their PostgreSQL store, and queries."""

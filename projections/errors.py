@@ -1,0 +1,13 @@
+"""Errors of the read side."""
+
+from schemas.errors import RapportError
+
+
+class ProjectionError(RapportError):
+    """A projection could not be written or read."""
+
+
+class CustomerNotFound(ProjectionError):
+    def __init__(self, customer_id: str) -> None:
+        self.customer_id = customer_id
+        super().__init__(f"customer {customer_id!r} not found")

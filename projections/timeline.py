@@ -1,0 +1,33 @@
+"""Timeline projector: each touchpoint becomes one entry on its customer's timeline. Pure."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from schemas import Envelope
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    event_id: UUID
+    customer_id: str
+    occurred_at: datetime
+    channel: str
+    type: str
+    summary: str
+    payload: dict[str, Any]
+
+
+def timeline_entry(event: Envelope) -> TimelineEntry:
+    return TimelineEntry(
+        event_id=event.event_id,
+        customer_id=event.customer.partition_key,
+        occurred_at=event.occurred_at,
+        channel=event.channel.value,
+        type=event.type,
+        summary=event.payload.summary(),
+        payload=event.payload.model_dump(mode="json", exclude_none=True),
+    )

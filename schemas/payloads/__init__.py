@@ -1,0 +1,1 @@
+"""Payload types, one module per touchpoint family."""

@@ -1,0 +1,1 @@
+"""Stream processing: the faust worker that folds touchpoints into the projections."""
