@@ -12,7 +12,17 @@ from typing import Any
 
 from schemas.envelope import Payload
 from schemas.errors import UnknownEventType
-from schemas.payloads.call_center import CallCenterCall
+from schemas.payloads import (
+    call_center,
+    commerce,
+    email,
+    profile,
+    sales,
+    social,
+    support,
+    survey,
+    web,
+)
 
 Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
 
@@ -64,4 +74,39 @@ class Registry:
         return payload
 
 
-REGISTRY = Registry([CallCenterCall])
+ALL_PAYLOADS: list[type[Payload]] = [
+    call_center.CallCenterCall,
+    email.EmailSent,
+    email.EmailDelivered,
+    email.EmailOpened,
+    email.EmailClicked,
+    email.EmailReplied,
+    email.EmailBounced,
+    email.EmailUnsubscribed,
+    social.SocialLiked,
+    social.SocialShared,
+    social.SocialCommented,
+    social.SocialFollowed,
+    social.SocialMentioned,
+    social.CommunityMentioned,
+    commerce.Purchased,
+    commerce.Refunded,
+    sales.SalesApproached,
+    sales.AppointmentSet,
+    sales.MeetingHeld,
+    sales.MeetingCancelled,
+    support.TicketOpened,
+    support.TicketUpdated,
+    support.TicketResolved,
+    survey.SurveyResponded,
+    web.WebVisited,
+    web.PageViewed,
+    web.FormSubmitted,
+    profile.ProfileUpdated,
+    profile.ContactPreferencesSet,
+    profile.ConsentChanged,
+    profile.IdentityLinked,
+    profile.CustomEvent,
+]
+
+REGISTRY = Registry(ALL_PAYLOADS)
