@@ -7,6 +7,7 @@ import sqlalchemy as sa
 from infra import services
 from infra.settings import Settings
 from producers import Publisher
+from projections.store import make_engine
 from streams.worker import WorkerConfig
 
 
@@ -18,7 +19,7 @@ def require_services(settings: Settings) -> None:
 
 def engine(settings: Settings) -> sa.Engine:
     services.require_database_only(settings)
-    return sa.create_engine(settings.db_url, pool_pre_ping=True)
+    return make_engine(settings.db_url)
 
 
 def publisher(settings: Settings) -> Publisher:
@@ -33,5 +34,6 @@ def worker_config(settings: Settings, *, batch_size: int = 1000) -> WorkerConfig
         dlq_topic=settings.dlq_topic,
         consumer_group=settings.consumer_group,
         data_dir=settings.state_dir / "worker",
+        schema=settings.projection_schema,
         batch_size=batch_size,
     )

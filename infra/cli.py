@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from infra import cli_dlq, cli_query
 from schemas.errors import RapportError
 
 app = typer.Typer(
@@ -98,23 +99,6 @@ def worker(
 
 
 @app.command()
-def timeline(
-    customer: Annotated[str, typer.Argument(help="Customer id.")],
-    limit: Annotated[int, typer.Option(min=1, max=10_000)] = 50,
-) -> None:
-    """Show a customer's touchpoints in event-time order."""
-    from infra import bootstrap
-    from infra.render import timeline_table
-    from projections.queries import customer_timeline
-
-    settings = _settings()
-    engine = bootstrap.engine(settings)
-    with engine.connect() as conn:
-        rows = customer_timeline(conn, customer, limit=limit)
-    out.print(timeline_table(customer, rows))
-
-
-@app.command()
 def demo(
     customers: Annotated[int, typer.Option(min=1)] = 5,
     calls: Annotated[int, typer.Option(min=1)] = 60,
@@ -123,6 +107,10 @@ def demo(
     from infra.demo import run_demo
 
     run_demo(_settings(), customers=customers, calls=calls, console=out)
+
+
+cli_query.register(app, out, _settings)
+cli_dlq.register(app, out, _settings)
 
 
 def main() -> None:

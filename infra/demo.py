@@ -17,7 +17,7 @@ from infra.settings import Settings
 from producers.sample import sample_calls
 from projections.queries import customer_timeline
 from projections.store import create_schema
-from projections.tables import timeline
+from projections.tables import build_tables
 
 PROJECT_TIMEOUT_S = 120
 
@@ -32,7 +32,7 @@ def run_demo(settings: Settings, *, customers: int, calls: int, console: Console
     worker = None
     try:
         engine = bootstrap.engine(settings)
-        create_schema(engine)
+        create_schema(engine, settings.projection_schema)
         events = list(sample_calls(customers, calls))
         with bootstrap.publisher(settings) as publisher:
             publisher.publish_all(events)
@@ -50,13 +50,13 @@ def run_demo(settings: Settings, *, customers: int, calls: int, console: Console
                 stdin=subprocess.DEVNULL,
             )
         wanted = {e.event_id for e in events}
-        _wait_projected(engine, wanted, worker, log_path)
+        _wait_projected(engine, settings.projection_schema, wanted, worker, log_path)
         console.print(f"worker projected every event (worker log: {log_path})")
 
         busiest = Counter(e.customer.partition_key for e in events).most_common(1)[0][0]
         with engine.connect() as conn:
-            rows = customer_timeline(conn, busiest, limit=1000)
-        console.print(timeline_table(busiest, rows))
+            page = customer_timeline(conn, busiest, limit=1000)
+        console.print(timeline_table(busiest, page.rows))
         engine.dispose()
     finally:
         if worker is not None:
@@ -71,7 +71,10 @@ def run_demo(settings: Settings, *, customers: int, calls: int, console: Console
     console.print(f"done in {time.monotonic() - began:.1f}s")
 
 
-def _wait_projected(engine: sa.Engine, wanted: set, worker: subprocess.Popen, log_path) -> None:  # type: ignore[type-arg]
+def _wait_projected(
+    engine: sa.Engine, schema: str, wanted: set, worker: subprocess.Popen, log_path
+) -> None:  # type: ignore[type-arg]
+    timeline = build_tables(schema).timeline
     deadline = time.monotonic() + PROJECT_TIMEOUT_S
     ids = list(wanted)
     while True:

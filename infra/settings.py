@@ -42,6 +42,10 @@ class Settings(BaseSettings):
     dlq_topic: str = "rapport.touchpoints.dlq"
     topic_partitions: int = 6
     consumer_group: str = "rapport-worker"
+    projection_schema: str = Field(
+        default="core_v1",
+        description="PostgreSQL schema of the projection version the worker builds.",
+    )
 
     @property
     def local_kafka(self) -> bool:
@@ -72,4 +76,5 @@ class Settings(BaseSettings):
             "RAPPORT_DLQ_TOPIC": self.dlq_topic,
             "RAPPORT_TOPIC_PARTITIONS": str(self.topic_partitions),
             "RAPPORT_CONSUMER_GROUP": self.consumer_group,
+            "RAPPORT_PROJECTION_SCHEMA": self.projection_schema,
         }

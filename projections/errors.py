@@ -11,3 +11,11 @@ class CustomerNotFound(ProjectionError):
     def __init__(self, customer_id: str) -> None:
         self.customer_id = customer_id
         super().__init__(f"customer {customer_id!r} not found")
+
+
+class InvalidQuery(ProjectionError):
+    """A query parameter is invalid; the message names it."""
+
+    def __init__(self, parameter: str, problem: str) -> None:
+        self.parameter = parameter
+        super().__init__(f"invalid {parameter}: {problem}")

@@ -1,95 +1,190 @@
 """Writes batches of events into PostgreSQL: one transaction per batch, exactly-once effect.
 
-Kafka delivers at least once. A batch's rows and the per-partition positions are committed
-together; records below a stored position are skipped, and rows are keyed by event_id, so a
-redelivered or duplicated event changes nothing.
+Kafka delivers at least once. In one transaction per batch the store (1) locks the stored
+positions of the batch's partitions and skips records below them, (2) inserts timeline rows
+keyed by event_id, learning which events are new (a duplicate send inserts nothing), (3)
+folds only the new events into profiles, purchases and channel counters, (4) advances the
+positions. The caller acks the Kafka offsets only after this commits, so a crash anywhere
+redelivers records that this transaction then recognises.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from typing import Any
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 
-from projections.tables import metadata, positions, timeline
+from projections import profile as profile_projector
+from projections import views
+from projections.channel_stats import daily_counts
+from projections.profile_rows import from_row, to_row
+from projections.purchases import purchase_row
+from projections.tables import Tables, build_tables
 from projections.timeline import timeline_entry
 from schemas import Envelope
 
+DEFAULT_SCHEMA = "core_v1"
 _SCHEMA_LOCK = 7_243_001  # advisory lock id: workers starting together create tables once
 
 
 @dataclass(frozen=True)
 class PositionedEvent:
-    """An event with where it sits in the log."""
+    """A record's place in the log, and its event (None when it was dead-lettered)."""
 
     topic: str
     partition: int
     offset: int
-    event: Envelope
+    event: Envelope | None
 
 
 @dataclass(frozen=True)
 class BatchResult:
-    projected: int
-    skipped: int
+    projected: int  # new events folded into the projections
+    duplicates: int  # events whose event_id was already projected
+    redelivered: int  # records below the stored position: already done
 
 
-def create_schema(engine: sa.Engine) -> None:
+def make_engine(url: str, **kwargs: Any) -> sa.Engine:
+    return sa.create_engine(
+        url, json_serializer=lambda obj: orjson.dumps(obj).decode(), pool_pre_ping=True, **kwargs
+    )
+
+
+def create_schema(engine: sa.Engine, schema: str = DEFAULT_SCHEMA) -> Tables:
+    tables = build_tables(schema)
     with engine.begin() as conn:
         conn.execute(sa.text("SELECT pg_advisory_xact_lock(:id)"), {"id": _SCHEMA_LOCK})
-        metadata.create_all(conn)
+        conn.execute(sa.text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+        tables.metadata.create_all(conn)
+        views.register(conn, schema)
+    return tables
 
 
 class ProjectionStore:
-    def __init__(self, engine: sa.Engine, consumer: str) -> None:
+    def __init__(self, engine: sa.Engine, schema: str = DEFAULT_SCHEMA) -> None:
         self.engine = engine
-        self.consumer = consumer
+        self.t = build_tables(schema)
 
     def apply_batch(self, batch: Sequence[PositionedEvent]) -> BatchResult:
         if not batch:
-            return BatchResult(0, 0)
+            return BatchResult(0, 0, 0)
         with self.engine.begin() as conn:
-            known = self._positions(conn, {(item.topic, item.partition) for item in batch})
-            fresh = [
-                item for item in batch if item.offset >= known.get((item.topic, item.partition), 0)
-            ]
+            stored = self._lock_positions(conn, {(r.topic, r.partition) for r in batch})
+            fresh = [r for r in batch if r.offset >= stored.get((r.topic, r.partition), 0)]
+            events = [r.event for r in fresh if r.event is not None]
+            new_events = self._insert_timeline(conn, events)
+            if new_events:
+                self._fold_profiles(conn, new_events)
+                self._insert_purchases(conn, new_events)
+                self._count_channels(conn, new_events)
             if fresh:
-                rows = [timeline_entry(item.event).__dict__ for item in fresh]
-                conn.execute(insert(timeline).on_conflict_do_nothing(), rows)
                 self._advance(conn, fresh)
-        return BatchResult(len(fresh), len(batch) - len(fresh))
+        return BatchResult(len(new_events), len(events) - len(new_events), len(batch) - len(fresh))
 
-    def _positions(
+    def positions(self, keys: set[tuple[str, int]]) -> dict[tuple[str, int], int]:
+        """Stored next offsets (no lock): lets the worker skip redelivered records early."""
+        with self.engine.connect() as conn:
+            p = self.t.positions
+            rows = conn.execute(
+                sa.select(p.c.topic, p.c.partition, p.c.next_offset).where(
+                    sa.tuple_(p.c.topic, p.c.partition).in_(sorted(keys))
+                )
+            )
+            return {(r.topic, r.partition): r.next_offset for r in rows}
+
+    # -- steps ----------------------------------------------------------------------------
+    def _lock_positions(
         self, conn: sa.Connection, keys: set[tuple[str, int]]
     ) -> dict[tuple[str, int], int]:
+        p = self.t.positions
         rows = conn.execute(
-            sa.select(positions.c.topic, positions.c.partition, positions.c.next_offset)
-            .where(positions.c.consumer == self.consumer)
+            sa.select(p.c.topic, p.c.partition, p.c.next_offset)
+            .where(sa.tuple_(p.c.topic, p.c.partition).in_(sorted(keys)))
+            .order_by(p.c.topic, p.c.partition)
             .with_for_update()
         )
-        return {
-            (r.topic, r.partition): r.next_offset for r in rows if (r.topic, r.partition) in keys
+        return {(r.topic, r.partition): r.next_offset for r in rows}
+
+    def _insert_timeline(self, conn: sa.Connection, events: list[Envelope]) -> list[Envelope]:
+        """Insert timeline rows; return the events that were new (in input order)."""
+        if not events:
+            return []
+        unique: dict[Any, Envelope] = {}
+        for event in events:
+            unique.setdefault(event.event_id, event)
+        rows = [asdict(timeline_entry(e)) for e in unique.values()]
+        t = self.t.timeline
+        inserted = conn.execute(
+            insert(t).on_conflict_do_nothing().returning(t.c.event_id), rows
+        ).scalars()
+        new_ids = set(inserted)
+        return [e for e in unique.values() if e.event_id in new_ids]
+
+    def _fold_profiles(self, conn: sa.Connection, events: list[Envelope]) -> None:
+        by_customer: dict[str, list[Envelope]] = defaultdict(list)
+        for event in events:
+            by_customer[event.customer.partition_key].append(event)
+        c = self.t.customers
+        current = {
+            row.customer_id: from_row(row)
+            for row in conn.execute(
+                sa.select(c)
+                .where(c.c.customer_id.in_(sorted(by_customer)))
+                .order_by(c.c.customer_id)
+                .with_for_update()
+            )
         }
+        rows = []
+        for customer_id, customer_events in by_customer.items():
+            folded = profile_projector.fold(current.get(customer_id), customer_events)
+            assert folded is not None
+            rows.append(to_row(folded))
+        stmt = insert(c)
+        conn.execute(
+            stmt.on_conflict_do_update(
+                index_elements=[c.c.customer_id],
+                set_={
+                    col.name: stmt.excluded[col.name] for col in c.columns if not col.primary_key
+                },
+            ),
+            rows,
+        )
+
+    def _insert_purchases(self, conn: sa.Connection, events: list[Envelope]) -> None:
+        rows = [asdict(row) for e in events if (row := purchase_row(e)) is not None]
+        if rows:
+            conn.execute(insert(self.t.purchases).on_conflict_do_nothing(), rows)
+
+    def _count_channels(self, conn: sa.Connection, events: list[Envelope]) -> None:
+        d = self.t.channel_daily
+        stmt = insert(d)
+        conn.execute(
+            stmt.on_conflict_do_update(
+                index_elements=[d.c.day, d.c.channel, d.c.type],
+                set_={"events": d.c.events + stmt.excluded.events},
+            ),
+            [
+                {"day": day, "channel": channel, "type": type_, "events": n}
+                for (day, channel, type_), n in sorted(daily_counts(events).items())
+            ],
+        )
 
     def _advance(self, conn: sa.Connection, fresh: Sequence[PositionedEvent]) -> None:
         next_offsets: dict[tuple[str, int], int] = {}
-        for item in fresh:
-            key = (item.topic, item.partition)
-            next_offsets[key] = max(next_offsets.get(key, 0), item.offset + 1)
-        stmt = insert(positions)
+        for r in fresh:
+            key = (r.topic, r.partition)
+            next_offsets[key] = max(next_offsets.get(key, 0), r.offset + 1)
+        p = self.t.positions
+        stmt = insert(p)
         conn.execute(
             stmt.on_conflict_do_update(
-                index_elements=[positions.c.consumer, positions.c.topic, positions.c.partition],
-                set_={
-                    "next_offset": sa.func.greatest(
-                        positions.c.next_offset, stmt.excluded.next_offset
-                    )
-                },
+                index_elements=[p.c.topic, p.c.partition],
+                set_={"next_offset": sa.func.greatest(p.c.next_offset, stmt.excluded.next_offset)},
             ),
-            [
-                {"consumer": self.consumer, "topic": t, "partition": p, "next_offset": o}
-                for (t, p), o in next_offsets.items()
-            ],
+            [{"topic": t, "partition": n, "next_offset": o} for (t, n), o in next_offsets.items()],
         )

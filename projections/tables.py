@@ -1,32 +1,93 @@
-"""PostgreSQL tables of the read models, and of what makes redelivery harmless."""
+"""PostgreSQL tables of the read models, and of what makes redelivery harmless.
+
+Each projection version lives in its own PostgreSQL schema (`core_v1`, `core_v2`, …) so a
+new version can be built from offset 0 while the live one serves. Analysts and the API
+read the views in schema `rapport`, which point at the active version.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 
-metadata = sa.MetaData()
+ANALYST_SCHEMA = "rapport"
 
-timeline = sa.Table(
-    "timeline",
-    metadata,
-    sa.Column("event_id", UUID(as_uuid=True), primary_key=True),
-    sa.Column("customer_id", sa.Text, nullable=False),
-    sa.Column("occurred_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("channel", sa.Text, nullable=False),
-    sa.Column("type", sa.Text, nullable=False),
-    sa.Column("summary", sa.Text, nullable=False),
-    sa.Column("payload", JSONB, nullable=False),
-    sa.Index("timeline_by_customer_time", "customer_id", "occurred_at", "event_id"),
-)
 
-# Per partition, the next offset to project. Written in the same transaction as the rows a
-# batch produced, so a redelivered record (offset below it) is recognised and skipped.
-positions = sa.Table(
-    "positions",
-    metadata,
-    sa.Column("consumer", sa.Text, primary_key=True),
-    sa.Column("topic", sa.Text, primary_key=True),
-    sa.Column("partition", sa.Integer, primary_key=True),
-    sa.Column("next_offset", sa.BigInteger, nullable=False),
-)
+@dataclass(frozen=True)
+class Tables:
+    metadata: sa.MetaData
+    schema: str
+    timeline: sa.Table
+    customers: sa.Table
+    purchases: sa.Table
+    channel_daily: sa.Table
+    positions: sa.Table
+
+
+def build_tables(schema: str) -> Tables:
+    """The tables of one projection version, in PostgreSQL schema `schema`."""
+    md = sa.MetaData(schema=schema)
+    timeline = sa.Table(
+        "timeline",
+        md,
+        # event_id is the dedupe ledger too: a redelivered event inserts nothing and,
+        # because the batch folds only what was inserted, counts nothing twice.
+        sa.Column("event_id", UUID(as_uuid=True), primary_key=True),
+        sa.Column("customer_id", sa.Text, nullable=False),
+        sa.Column("occurred_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("received_at", sa.DateTime(timezone=True)),
+        sa.Column("channel", sa.Text, nullable=False),
+        sa.Column("type", sa.Text, nullable=False),
+        sa.Column("summary", sa.Text, nullable=False),
+        sa.Column("campaign_id", sa.Text),
+        sa.Column("payload", JSONB, nullable=False),
+        sa.Index(f"{schema}_timeline_by_customer", "customer_id", "occurred_at", "event_id"),
+    )
+    customers = sa.Table(
+        "customers",
+        md,
+        sa.Column("customer_id", sa.Text, primary_key=True),
+        sa.Column("identifiers", ARRAY(sa.Text), nullable=False),
+        sa.Column("traits", JSONB, nullable=False),
+        sa.Column("first_seen", sa.DateTime(timezone=True)),
+        sa.Column("last_seen", sa.DateTime(timezone=True)),
+        sa.Column("events", sa.Integer, nullable=False),
+        sa.Column("channel_counts", JSONB, nullable=False),
+        sa.Column("last_contact", JSONB, nullable=False),
+        sa.Column("preferences", JSONB),
+        sa.Column("consent", JSONB, nullable=False),
+        sa.Column("survey", JSONB),
+    )
+    purchases = sa.Table(
+        "purchases",
+        md,
+        sa.Column("event_id", UUID(as_uuid=True), primary_key=True),
+        sa.Column("customer_id", sa.Text, nullable=False),
+        sa.Column("occurred_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("kind", sa.Text, nullable=False),
+        sa.Column("order_id", sa.Text, nullable=False),
+        sa.Column("amount", sa.Numeric(18, 4), nullable=False),
+        sa.Column("margin", sa.Numeric(18, 4)),
+        sa.Column("currency", sa.Text, nullable=False),
+        sa.Column("category", sa.Text),
+        sa.Index(f"{schema}_purchases_by_customer", "customer_id", "occurred_at"),
+    )
+    channel_daily = sa.Table(
+        "channel_daily",
+        md,
+        sa.Column("day", sa.Date, primary_key=True),
+        sa.Column("channel", sa.Text, primary_key=True),
+        sa.Column("type", sa.Text, primary_key=True),
+        sa.Column("events", sa.BigInteger, nullable=False),
+    )
+    # Per partition, the next offset to project, committed with the rows of the batch.
+    positions = sa.Table(
+        "positions",
+        md,
+        sa.Column("topic", sa.Text, primary_key=True),
+        sa.Column("partition", sa.Integer, primary_key=True),
+        sa.Column("next_offset", sa.BigInteger, nullable=False),
+    )
+    return Tables(md, schema, timeline, customers, purchases, channel_daily, positions)

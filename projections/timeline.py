@@ -15,9 +15,11 @@ class TimelineEntry:
     event_id: UUID
     customer_id: str
     occurred_at: datetime
+    received_at: datetime | None
     channel: str
     type: str
     summary: str
+    campaign_id: str | None
     payload: dict[str, Any]
 
 
@@ -26,8 +28,10 @@ def timeline_entry(event: Envelope) -> TimelineEntry:
         event_id=event.event_id,
         customer_id=event.customer.partition_key,
         occurred_at=event.occurred_at,
+        received_at=event.received_at,
         channel=event.channel.value,
         type=event.type,
         summary=event.payload.summary(),
+        campaign_id=event.campaign_id,
         payload=event.payload.model_dump(mode="json", exclude_none=True),
     )

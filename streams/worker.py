@@ -1,8 +1,9 @@
 """The faust worker: consume touchpoints in batches, project each batch in one transaction.
 
-Commit order, per batch: (1) decode; (2) write rows + positions in one PostgreSQL
-transaction; (3) ack the events, after which faust commits their offsets. A crash between
-(2) and (3) redelivers the batch; the stored positions make that redelivery a no-op.
+Commit order, per batch: (1) decode and validate each record; park failures in the
+dead-letter topic and wait for Kafka's ack; (2) write rows + positions in one PostgreSQL
+transaction; (3) ack the events, after which faust commits their offsets. A crash before
+(2) commits redelivers the batch; the stored positions and event_ids make that a no-op.
 """
 
 from __future__ import annotations
@@ -13,11 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import faust
-import sqlalchemy as sa
 
-from projections.store import PositionedEvent, ProjectionStore, create_schema
+from projections.store import DEFAULT_SCHEMA, PositionedEvent, ProjectionStore, make_engine
 from schemas import decode_event
 from schemas.errors import ContractError
+from streams.deadletter import dead_letter
 
 log = logging.getLogger("rapport.worker")
 
@@ -30,6 +31,7 @@ class WorkerConfig:
     dlq_topic: str
     consumer_group: str
     data_dir: Path
+    schema: str = DEFAULT_SCHEMA
     batch_size: int = 1000
     batch_seconds: float = 0.2
     # A crashed worker's partitions move to the others after this long without a heartbeat.
@@ -52,42 +54,75 @@ def build_app(config: WorkerConfig) -> faust.App:
         broker_heartbeat_interval=config.session_timeout_s / 4,
     )
     topic = app.topic(
-        config.topic, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
+        config.topic,
+        key_type=bytes,
+        value_type=bytes,
+        key_serializer="raw",
+        value_serializer="raw",
     )
-    engine = sa.create_engine(config.database_url, pool_size=2, pool_pre_ping=True)
-    store = ProjectionStore(engine, consumer=config.consumer_group)
+    store = ProjectionStore(make_engine(config.database_url, pool_size=2), config.schema)
 
     @app.agent(topic, name="project-touchpoints")
     async def project(stream: faust.Stream[bytes]) -> None:
         async for events in stream.take_events(config.batch_size, within=config.batch_seconds):
+            done = await asyncio.to_thread(
+                store.positions, {(e.message.topic, e.message.partition) for e in events}
+            )
             batch = []
             for event in events:
                 message = event.message
+                if message.offset < done.get((message.topic, message.partition), 0):
+                    continue  # redelivered after a crash: already projected (or parked)
                 try:
                     decoded = decode_event(message.value)
                 except ContractError as exc:
-                    log.error(
-                        "undecodable record %s[%d]@%d: %s",
-                        message.topic,
-                        message.partition,
-                        message.offset,
-                        exc,
-                    )
-                    continue
+                    await _park(app, config.dlq_topic, message, exc)
+                    decoded = None
                 batch.append(
                     PositionedEvent(message.topic, message.partition, message.offset, decoded)
                 )
             result = await asyncio.to_thread(store.apply_batch, batch)
             log.info(
-                "projected %d events (%d redelivered, skipped)", result.projected, result.skipped
+                "projected %d new events (%d duplicate event_ids, %d redelivered records)",
+                result.projected,
+                result.duplicates,
+                result.redelivered,
             )
 
     return app
 
 
+async def _park(
+    app: faust.App, dlq_topic: str, message: faust.types.Message, exc: Exception
+) -> None:
+    """Send a failed record to the dead-letter topic and wait until Kafka has it."""
+    parked = dead_letter(
+        topic=message.topic,
+        partition=message.partition,
+        offset=message.offset,
+        key=message.key,
+        value=message.value,
+        headers=list(message.headers or ()),
+        error=exc,
+    )
+    log.warning(
+        "parked %s/%d/%d in %s: %s",
+        message.topic,
+        message.partition,
+        message.offset,
+        dlq_topic,
+        exc,
+    )
+    await app.producer.send_and_wait(
+        dlq_topic, parked.key, parked.value, partition=None, timestamp=None, headers=parked.headers
+    )
+
+
 def run_worker(config: WorkerConfig, *, loglevel: str = "warn") -> None:
-    engine = sa.create_engine(config.database_url)
-    create_schema(engine)
+    from projections.store import create_schema
+
+    engine = make_engine(config.database_url)
+    create_schema(engine, config.schema)
     engine.dispose()
     app = build_app(config)
     worker = faust.Worker(app, loglevel=loglevel, quiet=True)

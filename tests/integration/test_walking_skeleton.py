@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+from dataclasses import asdict
 
 import pytest
 import sqlalchemy as sa
@@ -10,7 +11,7 @@ import sqlalchemy as sa
 from infra.settings import Settings
 from producers import Publisher
 from producers.sample import sample_calls
-from projections.tables import timeline
+from projections.tables import build_tables
 from projections.timeline import timeline_entry
 from tests.support import running_worker, wait_for
 
@@ -18,6 +19,7 @@ pytestmark = pytest.mark.integration
 
 
 def _rows(engine: sa.Engine) -> list[dict]:
+    timeline = build_tables("core_v1").timeline
     try:
         with engine.connect() as conn:
             return [
@@ -29,12 +31,13 @@ def _rows(engine: sa.Engine) -> list[dict]:
 
 
 def _expected(events) -> list[dict]:
-    return sorted((timeline_entry(e).__dict__ for e in events), key=lambda r: r["event_id"])
+    return sorted((asdict(timeline_entry(e)) for e in events), key=lambda r: r["event_id"])
 
 
 def test_calls_travel_to_the_timeline_exactly(rapport_settings: Settings) -> None:
     events = list(sample_calls(customers=4, calls=40, seed=11))
     with Publisher(rapport_settings.bootstrap, rapport_settings.topic) as publisher:
+        events = [e.received() for e in events]
         publisher.publish_all(events)
 
     engine = sa.create_engine(rapport_settings.db_url)
@@ -46,7 +49,7 @@ def test_calls_travel_to_the_timeline_exactly(rapport_settings: Settings) -> Non
 
 
 def test_redelivery_and_a_killed_worker_change_nothing(rapport_settings: Settings) -> None:
-    events = list(sample_calls(customers=3, calls=30, seed=12))
+    events = [e.received() for e in sample_calls(customers=3, calls=30, seed=12)]
     engine = sa.create_engine(rapport_settings.db_url)
     with Publisher(rapport_settings.bootstrap, rapport_settings.topic) as publisher:
         publisher.publish_all(events)
@@ -62,7 +65,9 @@ def test_redelivery_and_a_killed_worker_change_nothing(rapport_settings: Setting
 
         def caught_up() -> bool:
             with engine.connect() as conn:
-                done = conn.execute(sa.text("SELECT coalesce(sum(next_offset), 0) FROM positions"))
+                done = conn.execute(
+                    sa.text("SELECT coalesce(sum(next_offset), 0) FROM core_v1.positions")
+                )
                 return done.scalar_one() >= 2 * len(events)
 
         _wait(caught_up, what="worker caught up with the duplicates")

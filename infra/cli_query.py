@@ -1,0 +1,97 @@
+"""Analyst commands: timeline, profile (and scores, top, segments) as rich tables or JSON."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import orjson
+import typer
+from rich.console import Console
+
+from projections.errors import InvalidQuery
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for machines.")]
+
+
+def parse_time(value: str | None, parameter: str) -> datetime | None:
+    """ISO 8601; a date means midnight UTC and a time without offset means UTC."""
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise InvalidQuery(parameter, f"{value!r} is not an ISO 8601 date or time") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def print_json(console: Console, data: Any) -> None:
+    console.print_json(orjson.dumps(data, default=str).decode(), highlight=False)
+
+
+def register(app: typer.Typer, out: Console, settings_factory: Any) -> None:
+    @app.command()
+    def timeline(
+        customer: Annotated[str, typer.Argument(help="Customer id.")],
+        limit: Annotated[int, typer.Option(help="Page size (1-1000).")] = 50,
+        cursor: Annotated[
+            str | None, typer.Option(help="next_cursor of the previous page.")
+        ] = None,
+        channel: Annotated[list[str] | None, typer.Option(help="Only these channels.")] = None,
+        event_type: Annotated[
+            list[str] | None, typer.Option("--type", help="Only these types.")
+        ] = None,
+        since: Annotated[str | None, typer.Option(help="From this event time (ISO 8601).")] = None,
+        until: Annotated[str | None, typer.Option(help="Before this event time.")] = None,
+        as_of: Annotated[
+            str | None, typer.Option(help="History as it stood at event time T.")
+        ] = None,
+        newest_first: Annotated[bool, typer.Option(help="Newest first.")] = False,
+        as_json: JsonFlag = False,
+    ) -> None:
+        """A customer's touchpoints in event-time order."""
+        from infra import bootstrap
+        from infra.render import timeline_table
+        from projections.queries import customer_timeline
+
+        engine = bootstrap.engine(settings_factory())
+        with engine.connect() as conn:
+            page = customer_timeline(
+                conn,
+                customer,
+                limit=limit,
+                cursor=cursor,
+                channels=channel,
+                types=event_type,
+                since=parse_time(since, "since"),
+                until=parse_time(until, "until"),
+                as_of=parse_time(as_of, "as_of"),
+                newest_first=newest_first,
+            )
+        if as_json:
+            print_json(
+                out, {"customer_id": customer, "events": page.rows, "next_cursor": page.next_cursor}
+            )
+            return
+        out.print(timeline_table(customer, page.rows))
+        if page.next_cursor:
+            out.print(f"more: --cursor {page.next_cursor}")
+
+    @app.command()
+    def profile(
+        customer: Annotated[str, typer.Argument(help="Customer id.")],
+        as_json: JsonFlag = False,
+    ) -> None:
+        """Identifiers, traits, first/last seen, channels, preferences and consent."""
+        from infra import bootstrap
+        from infra.render import profile_tables
+        from projections.queries import customer_profile
+
+        engine = bootstrap.engine(settings_factory())
+        with engine.connect() as conn:
+            data = customer_profile(conn, customer)
+        if as_json:
+            print_json(out, data)
+            return
+        for table in profile_tables(data):
+            out.print(table)

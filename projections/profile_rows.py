@@ -1,0 +1,49 @@
+"""Profile state <-> `customers` row. The JSON shapes here are what analysts see."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from projections.profile import Profile
+from projections.stamped import Stamp, Stamped
+
+
+def to_row(profile: Profile) -> dict[str, Any]:
+    return {
+        "customer_id": profile.customer_id,
+        "identifiers": sorted(profile.identifiers),
+        "traits": {k: _stamped_json(v) for k, v in sorted(profile.traits.items())},
+        "first_seen": profile.first_seen,
+        "last_seen": profile.last_seen,
+        "events": profile.events,
+        "channel_counts": dict(sorted(profile.channel_counts.items())),
+        "last_contact": {k: v.isoformat() for k, v in sorted(profile.last_contact.items())},
+        "preferences": _stamped_json(profile.preferences) if profile.preferences else None,
+        "consent": {k: _stamped_json(v) for k, v in sorted(profile.consent.items())},
+        "survey": _stamped_json(profile.survey) if profile.survey else None,
+    }
+
+
+def from_row(row: Any) -> Profile:
+    return Profile(
+        customer_id=row.customer_id,
+        identifiers=frozenset(row.identifiers),
+        traits={k: _stamped(v) for k, v in row.traits.items()},
+        first_seen=row.first_seen,
+        last_seen=row.last_seen,
+        events=row.events,
+        channel_counts=dict(row.channel_counts),
+        last_contact={k: datetime.fromisoformat(v) for k, v in row.last_contact.items()},
+        preferences=_stamped(row.preferences) if row.preferences else None,
+        consent={k: _stamped(v) for k, v in row.consent.items()},
+        survey=_stamped(row.survey) if row.survey else None,
+    )
+
+
+def _stamped_json(stamped: Stamped) -> dict[str, Any]:
+    return {"value": stamped.value, **stamped.stamp.to_json()}
+
+
+def _stamped(data: dict[str, Any]) -> Stamped:
+    return Stamped(data["value"], Stamp(datetime.fromisoformat(data["at"]), data["event_id"]))

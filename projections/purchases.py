@@ -1,0 +1,55 @@
+"""Purchase ledger projector: purchases and refunds as signed money rows. Pure."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from uuid import UUID
+
+from schemas import Envelope
+from schemas.payloads.commerce import Purchased, Refunded
+
+
+@dataclass(frozen=True)
+class PurchaseRow:
+    event_id: UUID
+    customer_id: str
+    occurred_at: datetime
+    kind: str  # 'purchase' or 'refund'
+    order_id: str
+    amount: Decimal  # negative for refunds
+    margin: Decimal | None
+    currency: str
+    category: str | None
+
+
+def purchase_row(event: Envelope) -> PurchaseRow | None:
+    payload = event.payload
+    if isinstance(payload, Purchased):
+        categories = {item.category for item in payload.items if item.category}
+        category = payload.category or (categories.pop() if len(categories) == 1 else None)
+        return PurchaseRow(
+            event.event_id,
+            event.customer.partition_key,
+            event.occurred_at,
+            "purchase",
+            payload.order_id,
+            payload.amount,
+            payload.margin,
+            payload.currency,
+            category,
+        )
+    if isinstance(payload, Refunded):
+        return PurchaseRow(
+            event.event_id,
+            event.customer.partition_key,
+            event.occurred_at,
+            "refund",
+            payload.order_id,
+            -payload.amount,
+            None,
+            payload.currency,
+            None,
+        )
+    return None
