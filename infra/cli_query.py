@@ -95,3 +95,17 @@ def register(app: typer.Typer, out: Console, settings_factory: Any) -> None:
             return
         for table in profile_tables(data):
             out.print(table)
+
+    @app.command()
+    def api(
+        host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+        port: Annotated[int, typer.Option(help="Port to listen on.")] = 8300,
+    ) -> None:
+        """Serve the HTTP read API (OpenAPI docs at /docs)."""
+        import uvicorn
+
+        from infra import bootstrap
+        from projections.http_api import create_app
+
+        engine = bootstrap.engine(settings_factory())
+        uvicorn.run(create_app(engine), host=host, port=port, log_level="warning")

@@ -12,6 +12,7 @@ import asyncio
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import faust
 
@@ -61,6 +62,11 @@ def build_app(config: WorkerConfig) -> faust.App:
         value_serializer="raw",
     )
     store = ProjectionStore(make_engine(config.database_url, pool_size=2), config.schema)
+
+    @app.on_partitions_assigned.connect
+    async def _log_assignment(app: faust.App, assigned: set[Any], **_: Any) -> None:
+        names = sorted(f"{tp.topic}/{tp.partition}" for tp in assigned if tp.topic == config.topic)
+        log.info("assigned partitions: %s", ",".join(names) or "(none)")
 
     @app.agent(topic, name="project-touchpoints")
     async def project(stream: faust.Stream[bytes]) -> None:

@@ -1,0 +1,97 @@
+"""The HTTP read API: the same queries as the CLI, over FastAPI (OpenAPI at /docs).
+
+HTTP status codes live here and only here: CustomerNotFound -> 404, InvalidQuery and
+malformed parameters -> 400 naming the parameter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Annotated, Any
+
+import sqlalchemy as sa
+from fastapi import Depends, FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import ORJSONResponse
+
+from projections import queries
+from projections.errors import CustomerNotFound, InvalidQuery
+
+
+def create_app(engine: sa.Engine) -> FastAPI:
+    app = FastAPI(
+        title="Rapport read API",
+        description="Customer timelines, profiles and scores, projected from the touchpoint log.",
+        version="1",
+        default_response_class=ORJSONResponse,
+    )
+
+    def connection() -> Iterator[sa.Connection]:
+        with engine.connect() as conn:
+            yield conn
+
+    Conn = Annotated[sa.Connection, Depends(connection)]
+
+    @app.exception_handler(CustomerNotFound)
+    async def _not_found(request: Request, exc: CustomerNotFound) -> ORJSONResponse:
+        return ORJSONResponse({"error": str(exc)}, status_code=404)
+
+    @app.exception_handler(InvalidQuery)
+    async def _invalid(request: Request, exc: InvalidQuery) -> ORJSONResponse:
+        return ORJSONResponse({"error": str(exc), "parameter": exc.parameter}, status_code=400)
+
+    @app.exception_handler(RequestValidationError)
+    async def _malformed(request: Request, exc: RequestValidationError) -> ORJSONResponse:
+        problems = [
+            {
+                "parameter": ".".join(str(p) for p in e["loc"][1:]) or str(e["loc"][0]),
+                "value": e.get("input"),
+                "problem": e["msg"],
+            }
+            for e in exc.errors()
+        ]
+        first = problems[0]
+        return ORJSONResponse(
+            {"error": f"invalid {first['parameter']}: {first['problem']}", "problems": problems},
+            status_code=400,
+        )
+
+    @app.get("/healthz", tags=["health"])
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/v1/customers/{customer_id}/timeline", tags=["customers"])
+    def timeline(
+        conn: Conn,
+        customer_id: str,
+        limit: Annotated[int, Query(ge=1, le=queries.MAX_PAGE)] = 50,
+        cursor: str | None = None,
+        channel: Annotated[list[str] | None, Query()] = None,
+        type: Annotated[list[str] | None, Query()] = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        as_of: datetime | None = None,
+        order: Annotated[str, Query(pattern="^(oldest|newest)$")] = "oldest",
+    ) -> dict[str, Any]:
+        """Touchpoints in event-time order, keyset-paginated: pass `next_cursor` back."""
+        page = queries.customer_timeline(
+            conn,
+            customer_id,
+            limit=limit,
+            cursor=cursor,
+            channels=channel,
+            types=type,
+            since=since,
+            until=until,
+            as_of=as_of,
+            newest_first=order == "newest",
+        )
+        return {"customer_id": customer_id, "events": page.rows, "next_cursor": page.next_cursor}
+
+    @app.get("/v1/customers/{customer_id}/profile", tags=["customers"])
+    def profile(conn: Conn, customer_id: str) -> dict[str, Any]:
+        """Identifiers, latest traits, first/last seen, channels, preferences, consent."""
+        return queries.customer_profile(conn, customer_id)
+
+    return app
