@@ -13,10 +13,18 @@ from typing import Annotated, Any
 import sqlalchemy as sa
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import ORJSONResponse
+from fastapi.responses import JSONResponse
 
 from projections import queries
 from projections.errors import CustomerNotFound, InvalidQuery
+
+
+def _connection(request: Request) -> Iterator[sa.Connection]:
+    with request.app.state.engine.connect() as conn:
+        yield conn
+
+
+Conn = Annotated[sa.Connection, Depends(_connection)]
 
 
 def create_app(engine: sa.Engine) -> FastAPI:
@@ -24,25 +32,19 @@ def create_app(engine: sa.Engine) -> FastAPI:
         title="Rapport read API",
         description="Customer timelines, profiles and scores, projected from the touchpoint log.",
         version="1",
-        default_response_class=ORJSONResponse,
     )
-
-    def connection() -> Iterator[sa.Connection]:
-        with engine.connect() as conn:
-            yield conn
-
-    Conn = Annotated[sa.Connection, Depends(connection)]
+    app.state.engine = engine
 
     @app.exception_handler(CustomerNotFound)
-    async def _not_found(request: Request, exc: CustomerNotFound) -> ORJSONResponse:
-        return ORJSONResponse({"error": str(exc)}, status_code=404)
+    async def _not_found(request: Request, exc: CustomerNotFound) -> JSONResponse:
+        return JSONResponse({"error": str(exc)}, status_code=404)
 
     @app.exception_handler(InvalidQuery)
-    async def _invalid(request: Request, exc: InvalidQuery) -> ORJSONResponse:
-        return ORJSONResponse({"error": str(exc), "parameter": exc.parameter}, status_code=400)
+    async def _invalid(request: Request, exc: InvalidQuery) -> JSONResponse:
+        return JSONResponse({"error": str(exc), "parameter": exc.parameter}, status_code=400)
 
     @app.exception_handler(RequestValidationError)
-    async def _malformed(request: Request, exc: RequestValidationError) -> ORJSONResponse:
+    async def _malformed(request: Request, exc: RequestValidationError) -> JSONResponse:
         problems = [
             {
                 "parameter": ".".join(str(p) for p in e["loc"][1:]) or str(e["loc"][0]),
@@ -52,7 +54,7 @@ def create_app(engine: sa.Engine) -> FastAPI:
             for e in exc.errors()
         ]
         first = problems[0]
-        return ORJSONResponse(
+        return JSONResponse(
             {"error": f"invalid {first['parameter']}: {first['problem']}", "problems": problems},
             status_code=400,
         )

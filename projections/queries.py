@@ -93,7 +93,7 @@ def customer_timeline(
         if newest_first
         else (t.c.occurred_at, t.c.event_id)
     )
-    rows = [dict(r) for r in conn.execute(query.order_by(*order).limit(limit + 1)).mappings()]
+    rows = [_plain(r) for r in conn.execute(query.order_by(*order).limit(limit + 1)).mappings()]
     if not rows and cursor is None and not customer_exists(conn, customer_id):
         raise CustomerNotFound(customer_id)
     more = len(rows) > limit
@@ -117,7 +117,7 @@ def customer_profile(conn: sa.Connection, customer_id: str) -> dict[str, Any]:
     row = conn.execute(sa.select(c).where(c.c.customer_id == customer_id)).mappings().first()
     if row is None:
         raise CustomerNotFound(customer_id)
-    profile = dict(row)
+    profile = _plain(row)
     profile["traits"] = {k: v["value"] for k, v in row["traits"].items()}
     profile["consent"] = {
         k: {"opted_in": v["value"], "at": v["at"]} for k, v in row["consent"].items()
@@ -125,6 +125,11 @@ def customer_profile(conn: sa.Connection, customer_id: str) -> dict[str, Any]:
     profile["preferences"] = row["preferences"]["value"] if row["preferences"] else None
     profile["survey"] = row["survey"]["value"] if row["survey"] else None
     return profile
+
+
+def _plain(row: sa.RowMapping) -> dict[str, Any]:
+    """A row as a dict with plain `str` keys (SQLAlchemy's quoted_name upsets orjson)."""
+    return {str(key): value for key, value in row.items()}
 
 
 def count_projected(conn: sa.Connection) -> int:
