@@ -22,6 +22,8 @@ MixedCurrencies, so convert upstream.
 from __future__ import annotations
 
 import math
+from bisect import bisect_left, bisect_right
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
@@ -420,15 +422,7 @@ def score_rfm(
     base = list(customers)
     if not base:
         return {}
-    ids = [customer.customer_id for customer in base]
-    if len(set(ids)) != len(ids):
-        duplicated = sorted({i for i in ids if ids.count(i) > 1})
-        raise ScoringInputError(f"customer_id repeated in the RFM base: {duplicated}")
-    as_ofs = {customer.as_of for customer in base}
-    if len(as_ofs) > 1:
-        raise ScoringInputError(
-            f"RFM inputs measured at different as_of times: {sorted(as_ofs)[:3]}..."
-        )
+    _require_one_base("RFM", [(c.customer_id, c.as_of) for c in base])
     currencies = {customer.currency for customer in base}
     if len(currencies) > 1:
         raise MixedCurrencies("RFM inputs", currencies)
@@ -467,33 +461,11 @@ def _quintiles(values: Sequence[_Ranked]) -> list[int]:
     n = len(ordered)
     scores = []
     for value in values:
-        below = _count_below(ordered, value)
-        equal = _count_below_or_equal(ordered, value) - below
+        below = bisect_left(ordered, value)
+        equal = bisect_right(ordered, value) - below
         # 1 + floor(5 * (below + equal/2) / n), in integers so no boundary rounds wrong.
         scores.append(1 + min(4, 5 * (2 * below + equal) // (2 * n)))
     return scores
-
-
-def _count_below(ordered: Sequence[_Ranked], value: _Ranked) -> int:
-    lo, hi = 0, len(ordered)
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if ordered[mid] < value:
-            lo = mid + 1
-        else:
-            hi = mid
-    return lo
-
-
-def _count_below_or_equal(ordered: Sequence[_Ranked], value: _Ranked) -> int:
-    lo, hi = 0, len(ordered)
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if ordered[mid] <= value:
-            lo = mid + 1
-        else:
-            hi = mid
-    return lo
 
 
 # ------------------------------------------------------------- contribution, PCV, CLV
@@ -505,6 +477,12 @@ class MarginRule:
     `default_rate` (a fraction, e.g. Decimal("0.3"))."""
 
     default_rate: Decimal
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.default_rate <= 1:
+            raise ScoringInputError(
+                f"MarginRule.default_rate={self.default_rate}: must be a fraction in [0, 1]"
+            )
 
     def contribution(self, purchase: Purchase) -> Decimal:
         if purchase.margin is not None:
@@ -525,6 +503,12 @@ class MarginRule:
 class PastValueParameters:
     annual_rate: float
     margin: MarginRule
+
+    def __post_init__(self) -> None:
+        if not self.annual_rate > -1:
+            raise ScoringInputError(
+                f"PastValueParameters.annual_rate={self.annual_rate}: must be above -1"
+            )
 
 
 @dataclass(frozen=True)
@@ -594,7 +578,7 @@ class LifetimeValueParameters:
             raise ScoringInputError(
                 f"LifetimeValueParameters.horizon_years={self.horizon_years}: must be >= 0"
             )
-        if self.annual_discount_rate <= -1:
+        if not self.annual_discount_rate > -1:
             raise ScoringInputError(
                 "LifetimeValueParameters.annual_discount_rate="
                 f"{self.annual_discount_rate}: must be above -1"
@@ -929,11 +913,7 @@ def assign_value_tiers(
     4. other.
     """
     base = list(customers)
-    ids = [c.customer_id for c in base]
-    if len(set(ids)) != len(ids):
-        raise ScoringInputError(f"customer_id repeated in the tier base: {sorted(ids)[:3]}...")
-    if len({c.as_of for c in base}) > 1:
-        raise ScoringInputError("tier inputs measured at different as_of times")
+    _require_one_base("tier", [(c.customer_id, c.as_of) for c in base])
     below_zero = {c.customer_id for c in base if c.net_contribution < 0}
     valuable_cutoff = _top_cutoff(
         [c.past_value for c in base if c.customer_id not in below_zero],
@@ -1014,6 +994,20 @@ def _top_cutoff(values: list[float], fraction: float, base_size: int) -> float |
 
 
 # ------------------------------------------------------------------------- plumbing
+
+
+def _require_one_base(what: str, members: list[tuple[str, datetime]]) -> None:
+    """A ranking compares customers: each once, all measured at the same as_of."""
+    counts = Counter(customer_id for customer_id, _ in members)
+    repeated = sorted(customer_id for customer_id, n in counts.items() if n > 1)
+    if repeated:
+        raise ScoringInputError(f"customer_id repeated in the {what} base: {repeated[:5]}")
+    as_ofs = sorted({as_of for _, as_of in members})
+    if len(as_ofs) > 1:
+        raise ScoringInputError(
+            f"{what} inputs measured at different as_of times: "
+            f"{', '.join(t.isoformat() for t in as_ofs[:3])}"
+        )
 
 
 class _Priced(Protocol):
