@@ -19,3 +19,18 @@ class InvalidQuery(ProjectionError):
     def __init__(self, parameter: str, problem: str) -> None:
         self.parameter = parameter
         super().__init__(f"invalid {parameter}: {problem}")
+
+
+class ScoringInputError(ProjectionError, ValueError):
+    """A score was asked for with inputs it cannot be computed from; the message names them."""
+
+
+class MixedCurrencies(ScoringInputError):
+    """Money in different currencies would be added up; convert before scoring."""
+
+    def __init__(self, what: str, currencies: set[str]) -> None:
+        self.currencies = sorted(currencies)
+        super().__init__(
+            f"{what} mix currencies {', '.join(self.currencies)}; "
+            "scores add money up, so convert to one currency first"
+        )
