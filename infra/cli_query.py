@@ -97,6 +97,85 @@ def register(app: typer.Typer, out: Console, settings_factory: Any) -> None:
             out.print(table)
 
     @app.command()
+    def scores(
+        customer: Annotated[str, typer.Argument(help="Customer id.")],
+        as_of: Annotated[str | None, typer.Option(help="Scores as of event time T.")] = None,
+        explain: Annotated[bool, typer.Option(help="Show inputs and source events.")] = False,
+        as_json: JsonFlag = False,
+    ) -> None:
+        """Recency, frequency, T, monetary value, P(Active), PCV, CLV, SoW, engagement."""
+        from infra import bootstrap
+        from infra.render import scores_table
+        from projections.queries import customer_scores
+
+        engine = bootstrap.engine(settings_factory())
+        when = parse_time(as_of, "as_of") or datetime.now(UTC)
+        with engine.connect() as conn:
+            data = customer_scores(conn, customer, as_of=when, explain=explain or as_json)
+        if as_json:
+            print_json(out, data)
+            return
+        out.print(scores_table(customer, data))
+        if explain:
+            print_json(out, data["lineage"])
+
+    @app.command("refresh-scores")
+    def refresh_scores_cmd(
+        as_of: Annotated[str | None, typer.Option(help="Compute as of T (default: now).")] = None,
+    ) -> None:
+        """Recompute every customer's scores, RFM quintiles and tiers (for top/segments)."""
+        import time
+
+        from infra import bootstrap
+        from projections.score_refresh import refresh_scores
+
+        settings = settings_factory()
+        engine = bootstrap.engine(settings)
+        when = parse_time(as_of, "as_of") or datetime.now(UTC)
+        began = time.monotonic()
+        count = refresh_scores(engine, settings.projection_schema, as_of=when)
+        out.print(
+            f"scored {count} customers as of {when.isoformat()} in {time.monotonic() - began:.1f}s"
+        )
+
+    @app.command()
+    def top(
+        by: Annotated[
+            str, typer.Option(help="clv, p_active, rfm, engagement or past_value")
+        ] = "clv",
+        n: Annotated[int, typer.Option("-n", help="How many (1-1000).")] = 20,
+        as_json: JsonFlag = False,
+    ) -> None:
+        """The best customers by a score (as of the last refresh-scores)."""
+        from infra import bootstrap
+        from infra.render import top_table
+        from projections.queries import top_customers
+
+        engine = bootstrap.engine(settings_factory())
+        with engine.connect() as conn:
+            rows = top_customers(conn, by=by, n=n)
+        if as_json:
+            print_json(out, rows)
+            return
+        out.print(top_table(by, rows))
+
+    @app.command("segments")
+    def segments_cmd(as_json: JsonFlag = False) -> None:
+        """Customers per value tier (MVC, MGC, BZ, other) and per RFM band."""
+        from infra import bootstrap
+        from infra.render import segment_tables
+        from projections.queries import segments
+
+        engine = bootstrap.engine(settings_factory())
+        with engine.connect() as conn:
+            data = segments(conn)
+        if as_json:
+            print_json(out, data)
+            return
+        for table in segment_tables(data):
+            out.print(table)
+
+    @app.command()
     def api(
         host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
         port: Annotated[int, typer.Option(help="Port to listen on.")] = 8300,

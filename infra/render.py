@@ -66,3 +66,93 @@ def profile_tables(profile: dict[str, Any]) -> list[Table]:
 
 def _when(value: Any) -> str:
     return value.strftime("%Y-%m-%d %H:%M") if value is not None else "—"
+
+
+def _num(value: Any, digits: int = 2) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, int):
+        return str(value)
+    return f"{float(value):,.{digits}f}"
+
+
+def scores_table(customer_id: str, data: dict[str, Any]) -> Table:
+    table = Table(
+        title=f"Scores of {customer_id} as of {data['as_of']:%Y-%m-%d %H:%M} UTC",
+        title_justify="left",
+        show_header=False,
+    )
+    table.add_column("score", style="bold")
+    table.add_column("value", justify="right")
+    for label, key, digits in (
+        ("frequency (repeat periods)", "frequency", 0),
+        ("recency (days)", "recency", 0),
+        ("T (days)", "t", 0),
+        ("monetary value", "monetary_value", 2),
+        ("P(Active)", "p_active", 4),
+        ("past customer value", "past_value", 2),
+        ("CLV", "clv", 2),
+        ("net contribution", "net_contribution", 2),
+        ("share of wallet", "share_of_wallet", 3),
+        ("engagement", "engagement", 3),
+    ):
+        table.add_row(label, _num(data.get(key), digits))
+    base = data.get("base")
+    if base:
+        table.add_row(
+            "RFM (R/F/M)",
+            f"{base['rfm_recency']}/{base['rfm_frequency']}/"
+            f"{base['rfm_monetary']} = {_num(base['rfm_score'], 1)}",
+        )
+        table.add_row("value tier", f"{base['tier']} (as of {base['as_of']:%Y-%m-%d})")
+    else:
+        table.add_row("RFM, tier", "run `rapport refresh-scores`")
+    return table
+
+
+def top_table(by: str, rows: Sequence[dict[str, Any]]) -> Table:
+    as_of = rows[0]["as_of"].strftime("%Y-%m-%d %H:%M") if rows else "—"
+    table = Table(title=f"Top {len(rows)} by {by} (scores as of {as_of})", title_justify="left")
+    for column in ("#", "customer", "CLV", "P(Active)", "RFM", "engagement", "past value", "tier"):
+        table.add_column(column, justify="left" if column in ("customer", "tier") else "right")
+    for rank, r in enumerate(rows, 1):
+        table.add_row(
+            str(rank),
+            r["customer_id"],
+            _num(r["clv"]),
+            _num(r["p_active"], 3),
+            _num(r["rfm_score"], 1),
+            _num(r["engagement"], 2),
+            _num(r["past_value"]),
+            r["tier"] or "—",
+        )
+    return table
+
+
+def segment_tables(data: dict[str, Any]) -> list[Table]:
+    as_of = data["as_of"].strftime("%Y-%m-%d %H:%M") if data["as_of"] else "never refreshed"
+    tiers = Table(title=f"Value tiers (as of {as_of})", title_justify="left")
+    for column in (
+        "tier",
+        "customers",
+        "avg CLV",
+        "avg P(Active)",
+        "total past value",
+        "avg engagement",
+    ):
+        tiers.add_column(column, justify="left" if column == "tier" else "right")
+    for r in data["tiers"]:
+        tiers.add_row(
+            r["tier"] or "—",
+            str(r["customers"]),
+            _num(r["avg_clv"]),
+            _num(r["avg_p_active"], 3),
+            _num(r["total_past_value"]),
+            _num(r["avg_engagement"]),
+        )
+    bands = Table(title="RFM bands", title_justify="left")
+    for column in ("RFM score", "customers", "avg CLV"):
+        bands.add_column(column, justify="right")
+    for r in data["rfm_bands"]:
+        bands.add_row(f"{int(r['rfm_band'])}+", str(r["customers"]), _num(r["avg_clv"]))
+    return [tiers, bands]

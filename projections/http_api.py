@@ -7,7 +7,7 @@ malformed parameters -> 400 naming the parameter.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import sqlalchemy as sa
@@ -95,5 +95,28 @@ def create_app(engine: sa.Engine) -> FastAPI:
     def profile(conn: Conn, customer_id: str) -> dict[str, Any]:
         """Identifiers, latest traits, first/last seen, channels, preferences, consent."""
         return queries.customer_profile(conn, customer_id)
+
+    @app.get("/v1/customers/{customer_id}/scores", tags=["scores"])
+    def scores(
+        conn: Conn, customer_id: str, as_of: datetime | None = None, explain: bool = False
+    ) -> dict[str, Any]:
+        """Scores as of `as_of` (default now); `explain` adds inputs and source events."""
+        return queries.customer_scores(
+            conn, customer_id, as_of=as_of or datetime.now(UTC), explain=explain
+        )
+
+    @app.get("/v1/top", tags=["scores"])
+    def top(
+        conn: Conn,
+        by: Annotated[str, Query(pattern="^(clv|p_active|rfm|engagement|past_value)$")] = "clv",
+        n: Annotated[int, Query(ge=1, le=queries.MAX_PAGE)] = 20,
+    ) -> list[dict[str, Any]]:
+        """The best customers by a materialized score."""
+        return queries.top_customers(conn, by=by, n=n)
+
+    @app.get("/v1/segments", tags=["scores"])
+    def segments(conn: Conn) -> dict[str, Any]:
+        """Customers per value tier and RFM band."""
+        return queries.segments(conn)
 
     return app

@@ -15,6 +15,8 @@ from uuid import UUID
 import sqlalchemy as sa
 
 from projections.errors import CustomerNotFound, InvalidQuery
+from projections.history import customer_history
+from projections.scores import DEFAULT_PARAMETERS, ScoreParameters, score_customer
 from projections.tables import ANALYST_SCHEMA, build_tables
 from schemas import Channel
 
@@ -135,3 +137,107 @@ def _plain(row: sa.RowMapping) -> dict[str, Any]:
 def count_projected(conn: sa.Connection) -> int:
     t = VIEWS.timeline
     return int(conn.execute(sa.select(sa.func.count()).select_from(t)).scalar_one())
+
+
+TOP_BY = {
+    "clv": "clv",
+    "p_active": "p_active",
+    "rfm": "rfm_score",
+    "engagement": "engagement",
+    "past_value": "past_value",
+}
+
+
+def customer_scores(
+    conn: sa.Connection,
+    customer_id: str,
+    *,
+    as_of: datetime,
+    params: ScoreParameters = DEFAULT_PARAMETERS,
+    explain: bool = False,
+) -> dict[str, Any]:
+    """The customer's scores as of `as_of`, computed from the timeline; base-relative RFM
+    and tier from the last `scores refresh` (with the time it was computed as of)."""
+    if as_of.tzinfo is None:
+        raise InvalidQuery("as_of", f"{as_of.isoformat()} has no timezone")
+    if not customer_exists(conn, customer_id):
+        raise CustomerNotFound(customer_id)
+    history = customer_history(conn, VIEWS, customer_id, as_of=as_of)
+    scores = score_customer(history, as_of=as_of, params=params)
+    row = scores.to_row()
+    for base_column in (
+        "rfm_recency",
+        "rfm_frequency",
+        "rfm_monetary",
+        "rfm_score",
+        "tier",
+        "tier_reason",
+    ):
+        row.pop(base_column)
+    s = VIEWS.scores
+    base = (
+        conn.execute(
+            sa.select(
+                s.c.as_of,
+                s.c.rfm_recency,
+                s.c.rfm_frequency,
+                s.c.rfm_monetary,
+                s.c.rfm_score,
+                s.c.tier,
+                s.c.tier_reason,
+            ).where(s.c.customer_id == customer_id)
+        )
+        .mappings()
+        .first()
+    )
+    row["base"] = _plain(base) if base else None
+    if explain:
+        row["lineage"] = scores.explain()
+    return row
+
+
+def top_customers(conn: sa.Connection, *, by: str, n: int = 20) -> list[dict[str, Any]]:
+    """The n best customers by a materialized score (see `rapport scores refresh`)."""
+    if by not in TOP_BY:
+        raise InvalidQuery("by", f"{by!r}; one of {', '.join(TOP_BY)}")
+    if not 1 <= n <= MAX_PAGE:
+        raise InvalidQuery("n", f"{n} is not between 1 and {MAX_PAGE}")
+    s = VIEWS.scores
+    column = s.c[TOP_BY[by]]
+    query = (
+        sa.select(s)
+        .where(column.is_not(None))
+        .order_by(column.desc().nulls_last(), s.c.customer_id)
+        .limit(n)
+    )
+    return [_plain(r) for r in conn.execute(query).mappings()]
+
+
+def segments(conn: sa.Connection) -> dict[str, Any]:
+    """Customers per value tier and per RFM band, with the averages analysts compare."""
+    s = VIEWS.scores
+    tiers = conn.execute(
+        sa.select(
+            s.c.tier,
+            sa.func.count().label("customers"),
+            sa.func.avg(s.c.clv).label("avg_clv"),
+            sa.func.avg(s.c.p_active).label("avg_p_active"),
+            sa.func.sum(s.c.past_value).label("total_past_value"),
+            sa.func.avg(s.c.engagement).label("avg_engagement"),
+        )
+        .group_by(s.c.tier)
+        .order_by(s.c.tier)
+    ).mappings()
+    band = sa.func.floor(s.c.rfm_score).label("rfm_band")
+    rfm = conn.execute(
+        sa.select(band, sa.func.count().label("customers"), sa.func.avg(s.c.clv).label("avg_clv"))
+        .where(s.c.rfm_score.is_not(None))
+        .group_by(band)
+        .order_by(band.desc())
+    ).mappings()
+    as_of = conn.execute(sa.select(sa.func.max(s.c.as_of))).scalar_one()
+    return {
+        "as_of": as_of,
+        "tiers": [_plain(r) for r in tiers],
+        "rfm_bands": [_plain(r) for r in rfm],
+    }

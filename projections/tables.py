@@ -24,6 +24,7 @@ class Tables:
     purchases: sa.Table
     channel_daily: sa.Table
     positions: sa.Table
+    scores: sa.Table
 
 
 def build_tables(schema: str) -> Tables:
@@ -90,4 +91,32 @@ def build_tables(schema: str) -> Tables:
         sa.Column("partition", sa.Integer, primary_key=True),
         sa.Column("next_offset", sa.BigInteger, nullable=False),
     )
-    return Tables(md, schema, timeline, customers, purchases, channel_daily, positions)
+    # Materialized by `rapport scores refresh` as of one time (scores that depend on "now"
+    # drift without events, so they are recomputed as a whole, not folded).
+    scores = sa.Table(
+        "scores",
+        md,
+        sa.Column("customer_id", sa.Text, primary_key=True),
+        sa.Column("as_of", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("frequency", sa.Integer),
+        sa.Column("recency", sa.Integer),
+        sa.Column("t", sa.Integer),
+        sa.Column("monetary_value", sa.Float),
+        sa.Column("p_active", sa.Float),
+        sa.Column("past_value", sa.Float, nullable=False),
+        sa.Column("clv", sa.Float, nullable=False),
+        sa.Column("net_contribution", sa.Numeric(18, 4), nullable=False),
+        sa.Column("share_of_wallet", sa.Float),
+        sa.Column("engagement", sa.Float, nullable=False),
+        sa.Column("rfm_recency", sa.SmallInteger),
+        sa.Column("rfm_frequency", sa.SmallInteger),
+        sa.Column("rfm_monetary", sa.SmallInteger),
+        sa.Column("rfm_score", sa.Float),
+        sa.Column("tier", sa.Text),
+        sa.Column("tier_reason", sa.Text),
+        *(
+            sa.Index(f"{schema}_scores_by_{c}", sa.text(f"{c} DESC NULLS LAST"), "customer_id")
+            for c in ("clv", "p_active", "rfm_score", "engagement", "past_value")
+        ),
+    )
+    return Tables(md, schema, timeline, customers, purchases, channel_daily, positions, scores)

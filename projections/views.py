@@ -31,6 +31,7 @@ def _view_sql(schema: str) -> dict[str, str]:
               FROM {s}.purchases
              GROUP BY customer_id, period, currency""",
         "channel_daily": f"SELECT * FROM {s}.channel_daily",
+        "scores": f"SELECT * FROM {s}.scores",
         "customer_channels": f"""
             SELECT c.customer_id, kv.key AS channel, kv.value::int AS events,
                    (c.last_contact ->> kv.key)::timestamptz AS last_contact

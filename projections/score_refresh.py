@@ -1,0 +1,29 @@
+"""`rapport scores refresh`: recompute the materialized scores of every customer as of T."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert
+
+from projections.history import all_histories
+from projections.scores import DEFAULT_PARAMETERS, ScoreParameters, score_base
+from projections.tables import build_tables
+
+_CHUNK = 5000
+
+
+def refresh_scores(
+    engine: sa.Engine, schema: str, *, as_of: datetime, params: ScoreParameters = DEFAULT_PARAMETERS
+) -> int:
+    """Replace the scores table of `schema` in one transaction; return customers scored."""
+    tables = build_tables(schema)
+    with engine.connect() as reader:
+        scored = score_base(all_histories(reader, tables, as_of=as_of), as_of=as_of, params=params)
+    rows = [s.to_row() for s in scored]
+    with engine.begin() as conn:
+        conn.execute(tables.scores.delete())
+        for start in range(0, len(rows), _CHUNK):
+            conn.execute(insert(tables.scores), rows[start : start + _CHUNK])
+    return len(rows)
