@@ -32,7 +32,7 @@ def run_demo(settings: Settings, *, customers: int, calls: int, console: Console
     worker = None
     try:
         engine = bootstrap.engine(settings)
-        create_schema(engine, settings.projection_schema)
+        schema = create_schema(engine, settings.projection_schema).schema
         events = list(sample_calls(customers, calls))
         with bootstrap.publisher(settings) as publisher:
             publisher.publish_all(events)
@@ -50,7 +50,7 @@ def run_demo(settings: Settings, *, customers: int, calls: int, console: Console
                 stdin=subprocess.DEVNULL,
             )
         wanted = {e.event_id for e in events}
-        _wait_projected(engine, settings.projection_schema, wanted, worker, log_path)
+        _wait_projected(engine, schema, wanted, worker, log_path)
         console.print(f"worker projected every event (worker log: {log_path})")
 
         busiest = Counter(e.customer.partition_key for e in events).most_common(1)[0][0]

@@ -42,9 +42,10 @@ class Settings(BaseSettings):
     dlq_topic: str = "rapport.touchpoints.dlq"
     topic_partitions: int = 6
     consumer_group: str = "rapport-worker"
-    projection_schema: str = Field(
-        default="core_v1",
-        description="PostgreSQL schema of the projection version the worker builds.",
+    projection_schema: str | None = Field(
+        default=None,
+        description="Pin the worker to one projection version's schema; unset = follow the "
+        "active version (so a replay's swap hands the live stream over).",
     )
 
     @property
@@ -76,5 +77,9 @@ class Settings(BaseSettings):
             "RAPPORT_DLQ_TOPIC": self.dlq_topic,
             "RAPPORT_TOPIC_PARTITIONS": str(self.topic_partitions),
             "RAPPORT_CONSUMER_GROUP": self.consumer_group,
-            "RAPPORT_PROJECTION_SCHEMA": self.projection_schema,
+            **(
+                {"RAPPORT_PROJECTION_SCHEMA": self.projection_schema}
+                if self.projection_schema
+                else {}
+            ),
         }

@@ -7,6 +7,8 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 
+from projections import views
+from projections.errors import ProjectionError
 from projections.history import all_histories
 from projections.scores import DEFAULT_PARAMETERS, ScoreParameters, score_base
 from projections.tables import build_tables
@@ -15,11 +17,19 @@ _CHUNK = 5000
 
 
 def refresh_scores(
-    engine: sa.Engine, schema: str, *, as_of: datetime, params: ScoreParameters = DEFAULT_PARAMETERS
+    engine: sa.Engine,
+    schema: str | None,
+    *,
+    as_of: datetime,
+    params: ScoreParameters = DEFAULT_PARAMETERS,
 ) -> int:
-    """Replace the scores table of `schema` in one transaction; return customers scored."""
-    tables = build_tables(schema)
+    """Replace the scores table of `schema` (None: the active version) in one transaction;
+    return the number of customers scored."""
     with engine.connect() as reader:
+        schema = schema or views.active_schema(reader)
+        if schema is None:
+            raise ProjectionError("no projection version exists yet: run `rapport worker`")
+        tables = build_tables(schema)
         scored = score_base(all_histories(reader, tables, as_of=as_of), as_of=as_of, params=params)
     rows = [s.to_row() for s in scored]
     with engine.begin() as conn:

@@ -18,6 +18,7 @@ from typing import Any
 import orjson
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.schema import CreateTable
 
 from projections import profile as profile_projector
 from projections import views
@@ -55,25 +56,58 @@ def make_engine(url: str, **kwargs: Any) -> sa.Engine:
     )
 
 
-def create_schema(engine: sa.Engine, schema: str = DEFAULT_SCHEMA) -> Tables:
-    tables = build_tables(schema)
+def create_schema(
+    engine: sa.Engine, schema: str | None = None, *, with_indexes: bool = True
+) -> Tables:
+    """Create a version's tables (and register it). schema=None: the active version, or
+    the first version when there is none. A bulk load passes with_indexes=False and calls
+    `create_indexes` after it: building an index once is cheaper than maintaining it."""
     with engine.begin() as conn:
         conn.execute(sa.text("SELECT pg_advisory_xact_lock(:id)"), {"id": _SCHEMA_LOCK})
+        views.ensure_registry(conn)
+        schema = schema or views.active_schema(conn) or DEFAULT_SCHEMA
+        tables = build_tables(schema)
         conn.execute(sa.text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
-        tables.metadata.create_all(conn)
+        for table in tables.metadata.sorted_tables:
+            conn.execute(CreateTable(table, if_not_exists=True))
+        if with_indexes:
+            _create_indexes(conn, tables)
         views.register(conn, schema)
     return tables
 
 
+def create_indexes(engine: sa.Engine, schema: str) -> None:
+    with engine.begin() as conn:
+        _create_indexes(conn, build_tables(schema))
+
+
+def _create_indexes(conn: sa.Connection, tables: Tables) -> None:
+    for table in tables.metadata.sorted_tables:
+        for index in table.indexes:
+            index.create(conn, checkfirst=True)
+
+
 class ProjectionStore:
-    def __init__(self, engine: sa.Engine, schema: str = DEFAULT_SCHEMA) -> None:
+    """Applies batches to one projection version, or (schema=None) to whichever version
+    is active when the batch commits, so a swap hands the live stream to the new one."""
+
+    def __init__(self, engine: sa.Engine, schema: str | None = None) -> None:
         self.engine = engine
-        self.t = build_tables(schema)
+        self.schema = schema
+        self._tables: dict[str, Tables] = {}
+
+    def _tables_of(self, conn: sa.Connection) -> Tables:
+        # FOR SHARE: a swap (which locks the row FOR UPDATE) waits for this batch to end.
+        schema = self.schema or views.active_schema(conn, lock="share") or DEFAULT_SCHEMA
+        if schema not in self._tables:
+            self._tables[schema] = build_tables(schema)
+        return self._tables[schema]
 
     def apply_batch(self, batch: Sequence[PositionedEvent]) -> BatchResult:
         if not batch:
             return BatchResult(0, 0, 0)
         with self.engine.begin() as conn:
+            self.t = self._tables_of(conn)
             stored = self._lock_positions(conn, {(r.topic, r.partition) for r in batch})
             fresh = [r for r in batch if r.offset >= stored.get((r.topic, r.partition), 0)]
             events = [r.event for r in fresh if r.event is not None]
@@ -89,7 +123,7 @@ class ProjectionStore:
     def positions(self, keys: set[tuple[str, int]]) -> dict[tuple[str, int], int]:
         """Stored next offsets (no lock): lets the worker skip redelivered records early."""
         with self.engine.connect() as conn:
-            p = self.t.positions
+            p = self._tables_of(conn).positions
             rows = conn.execute(
                 sa.select(p.c.topic, p.c.partition, p.c.next_offset).where(
                     sa.tuple_(p.c.topic, p.c.partition).in_(sorted(keys))

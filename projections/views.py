@@ -48,12 +48,27 @@ def _view_sql(schema: str) -> dict[str, str]:
 VIEW_NAMES = tuple(_view_sql("x"))
 
 
+PROJECTION = "core"
+
+
+def schema_for(version: int) -> str:
+    """Each version of the projection has its own PostgreSQL schema."""
+    return f"{PROJECTION}_v{version}"
+
+
+def version_of(schema: str) -> int | None:
+    prefix = f"{PROJECTION}_v"
+    tail = schema.removeprefix(prefix)
+    return int(tail) if schema.startswith(prefix) and tail.isdigit() else None
+
+
 def ensure_registry(conn: sa.Connection) -> None:
     conn.execute(sa.text(f"CREATE SCHEMA IF NOT EXISTS {ANALYST_SCHEMA}"))
     conn.execute(
         sa.text(
             f"""CREATE TABLE IF NOT EXISTS {VERSIONS_TABLE} (
                 schema_name text PRIMARY KEY,
+                status text NOT NULL DEFAULT 'building',
                 created_at timestamptz NOT NULL DEFAULT now(),
                 activated_at timestamptz,
                 active boolean NOT NULL DEFAULT false)"""
@@ -61,21 +76,34 @@ def ensure_registry(conn: sa.Connection) -> None:
     )
 
 
-def active_schema(conn: sa.Connection) -> str | None:
+def active_schema(conn: sa.Connection, *, lock: str | None = None) -> str | None:
+    """The active version's schema. lock='share' holds off a swap until this transaction
+    ends (the worker's batches); lock='update' waits for in-flight batches (the swap)."""
+    suffix = {None: "", "share": " FOR SHARE", "update": " FOR UPDATE"}[lock]
     return conn.execute(
-        sa.text(f"SELECT schema_name FROM {VERSIONS_TABLE} WHERE active")
+        sa.text(f"SELECT schema_name FROM {VERSIONS_TABLE} WHERE active{suffix}")
     ).scalar_one_or_none()
 
 
-def register(conn: sa.Connection, schema: str) -> None:
+def register(conn: sa.Connection, schema: str, *, status: str = "building") -> None:
     """Record a version; the first one registered becomes active."""
     ensure_registry(conn)
     conn.execute(
-        sa.text(f"INSERT INTO {VERSIONS_TABLE} (schema_name) VALUES (:s) ON CONFLICT DO NOTHING"),
-        {"s": schema},
+        sa.text(
+            f"INSERT INTO {VERSIONS_TABLE} (schema_name, status) VALUES (:s, :st) "
+            "ON CONFLICT DO NOTHING"
+        ),
+        {"s": schema, "st": status},
     )
     if active_schema(conn) is None:
         activate(conn, schema)
+
+
+def set_status(conn: sa.Connection, schema: str, status: str) -> None:
+    conn.execute(
+        sa.text(f"UPDATE {VERSIONS_TABLE} SET status = :st WHERE schema_name = :s"),
+        {"s": schema, "st": status},
+    )
 
 
 def activate(conn: sa.Connection, schema: str) -> None:
@@ -84,8 +112,12 @@ def activate(conn: sa.Connection, schema: str) -> None:
         conn.execute(sa.text(f"DROP VIEW IF EXISTS {ANALYST_SCHEMA}.{name}"))
     for name, sql in _view_sql(schema).items():
         conn.execute(sa.text(f"CREATE VIEW {ANALYST_SCHEMA}.{name} AS {sql}"))
-    conn.execute(sa.text(f"UPDATE {VERSIONS_TABLE} SET active = (schema_name = :s)"), {"s": schema})
     conn.execute(
-        sa.text(f"UPDATE {VERSIONS_TABLE} SET activated_at = now() WHERE schema_name = :s"),
+        sa.text(
+            f"UPDATE {VERSIONS_TABLE} SET active = (schema_name = :s), "
+            "status = CASE WHEN schema_name = :s THEN 'active' "
+            "WHEN active THEN 'retired' ELSE status END, "
+            "activated_at = CASE WHEN schema_name = :s THEN now() ELSE activated_at END"
+        ),
         {"s": schema},
     )

@@ -16,7 +16,7 @@ from typing import Any
 
 import faust
 
-from projections.store import DEFAULT_SCHEMA, PositionedEvent, ProjectionStore, make_engine
+from projections.store import PositionedEvent, ProjectionStore, make_engine
 from schemas import decode_event
 from schemas.errors import ContractError
 from streams.deadletter import dead_letter
@@ -32,7 +32,7 @@ class WorkerConfig:
     dlq_topic: str
     consumer_group: str
     data_dir: Path
-    schema: str = DEFAULT_SCHEMA
+    schema: str | None = None  # None: follow the active projection version
     batch_size: int = 1000
     batch_seconds: float = 0.2
     # A crashed worker's partitions move to the others after this long without a heartbeat.
