@@ -20,12 +20,12 @@ ISO_4217 = frozenset(
 )
 
 
-def _known_currency(code: str) -> str:
+def known_currency(code: str) -> str:
     if code not in ISO_4217:
         raise ValueError(f"{code!r} is not an ISO-4217 currency code (e.g. USD, EUR, VND)")
     return code
 
 
-Currency = Annotated[str, Field(min_length=3, max_length=3), AfterValidator(_known_currency)]
+Currency = Annotated[str, Field(min_length=3, max_length=3), AfterValidator(known_currency)]
 Amount = Annotated[Decimal, Field(ge=0, max_digits=18, decimal_places=4, allow_inf_nan=False)]
 SignedAmount = Annotated[Decimal, Field(max_digits=18, decimal_places=4, allow_inf_nan=False)]
