@@ -14,10 +14,12 @@ return an instance of that subclass.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar, Self, cast
 
+import orjson
 from pydantic import (
     AwareDatetime,
     BaseModel,
@@ -182,10 +184,39 @@ class Envelope(Frozen):
         # `Envelope(type=..., ...)` builds the event model of that type, so every event,
         # however built, has the same class as its decoded copy (and compares equal to it).
         if cls is Envelope:
+            if not data:  # model_validate / model_construct on the base: no type to go by
+                raise TypeError(
+                    "Envelope cannot choose an event model without data: use decode_event, "
+                    "event_from_dict or REGISTRY.event_model(type).model_validate"
+                )
             from schemas.registry import REGISTRY  # the registry imports this module
 
             return cast(Self, super().__new__(REGISTRY.event_model(data.get("type"))))
         return super().__new__(cls)
+
+    @classmethod
+    def model_validate(cls, obj: Any, **options: Any) -> Self:
+        """On Envelope itself: validate as the current event model of `obj['type']`.
+
+        Unlike decode_event this neither upcasts nor raises contract errors.
+        """
+        if cls is Envelope and isinstance(obj, Mapping):
+            from schemas.registry import REGISTRY
+
+            model = REGISTRY.event_model(obj.get("type"))
+            return cast(Self, model.model_validate(obj, **options))
+        return super().model_validate(obj, **options)
+
+    @classmethod
+    def model_validate_json(cls, json_data: str | bytes | bytearray, **options: Any) -> Self:
+        """On Envelope itself: as model_validate, from JSON (decode_event is the fast path)."""
+        if cls is Envelope:
+            return cls.model_validate(orjson.loads(json_data), **options)
+        return super().model_validate_json(json_data, **options)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Event models are made at run time, so pickle refers to them by type and version.
+        return (_unpickle_event, (self.type, self.schema_version, self.__getstate__()))
 
     def __hash__(self) -> int:
         return hash(self.event_id)  # the idempotency key; payload dicts are not hashable
@@ -249,3 +280,12 @@ class Envelope(Frozen):
         if self.received_at is not None:
             return self
         return self.model_copy(update={"received_at": at or datetime.now(UTC)})
+
+
+def _unpickle_event(event_type: str, version: int, state: dict[Any, Any]) -> Envelope:
+    from schemas.registry import REGISTRY
+
+    model = REGISTRY.event_model(event_type, version)
+    event = model.__new__(model)
+    event.__setstate__(state)
+    return event

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import pickle
 import uuid
 from datetime import UTC, datetime
 
@@ -196,3 +198,16 @@ def test_list_positions_are_shown_as_indexes() -> None:
 
 def test_source_channel_defaults_to_the_type_channel() -> None:
     assert a_call().source == Source(system="rapport", channel=CallCenterCall.channel)
+
+
+def test_envelope_validates_plain_data_as_the_event_model_of_its_type() -> None:
+    event = a_call()
+    wire = encode_event(event)
+    assert Envelope.model_validate(orjson.loads(wire)) == event
+    assert Envelope.model_validate_json(wire) == event
+
+
+def test_events_survive_pickle_and_deep_copy() -> None:
+    event = a_call()
+    assert pickle.loads(pickle.dumps(event)) == event
+    assert copy.deepcopy(event) == event
