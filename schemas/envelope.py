@@ -242,19 +242,16 @@ class Envelope(Frozen):
         from schemas.registry import REGISTRY
 
         model = REGISTRY.event_model(payload.event_type)
-        if type(payload) is not REGISTRY.current_model(payload.event_type):
-            current = REGISTRY.current_model(payload.event_type)
-            raise EventValidationError(
-                payload.event_type,
-                [
-                    (
-                        "payload",
-                        type(payload).__name__,
-                        f"version {payload.schema_version} is superseded: build a "
-                        f"{current.__name__} (version {current.schema_version})",
-                    )
-                ],
+        current = REGISTRY.current_model(payload.event_type)
+        if type(payload) is not current:
+            rule = (
+                f"version {payload.schema_version} is superseded: build a {current.__name__} "
+                f"(version {current.schema_version})"
+                if payload.schema_version != current.schema_version
+                else f"{payload.event_type} payloads are {current.__name__}s"
             )
+            problem = ("payload", type(payload).__name__, rule)
+            raise EventValidationError(payload.event_type, [problem])
         try:
             return model(
                 event_id=event_id or uuid.uuid4(),

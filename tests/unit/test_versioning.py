@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import copy
+from datetime import UTC, datetime
 
 import pytest
 
-from schemas import REGISTRY, EventValidationError, decode_event, encode_event
+from schemas import (
+    REGISTRY,
+    CustomerRef,
+    Envelope,
+    EventValidationError,
+    decode_event,
+    encode_event,
+)
 from schemas.errors import RegistryError
 from schemas.payloads.call_center import (
     CallCenterCall,
@@ -101,3 +109,18 @@ def test_the_registry_refuses_a_superseded_version_of_an_unknown_type() -> None:
 def test_the_registry_refuses_a_type_registered_twice() -> None:
     with pytest.raises(RegistryError, match="registered twice"):
         Registry([CallCenterCall, CallCenterCall])
+
+
+def test_producers_cannot_build_an_event_around_a_superseded_payload() -> None:
+    old = CallCenterCallV1.model_validate(CallCenterCallV1.examples()[0])
+    with pytest.raises(EventValidationError) as caught:
+        Envelope.new(
+            old, customer=CustomerRef(customer_id="c"), occurred_at=datetime(2026, 1, 1, tzinfo=UTC)
+        )
+    assert caught.value.problems == [
+        (
+            "payload",
+            "CallCenterCallV1",
+            "version 1 is superseded: build a CallCenterCall (version 2)",
+        )
+    ]
