@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: setup demo test lint bench up down clean
+.PHONY: setup demo test lint bench catalogue up down clean
 
 setup: $(STAMP)
 
@@ -24,6 +24,13 @@ lint: setup
 
 test: lint
 	$(BIN)/pytest -q -ra
+
+# The event catalogue is generated from schemas/; a unit test fails when it is stale.
+catalogue: setup
+	$(BIN)/rapport schemas catalogue docs/events.md
+
+bench: setup
+	$(BIN)/python bench/bench_codec.py
 
 up: setup
 	$(BIN)/rapport infra up

@@ -11,7 +11,8 @@ from kafka.errors import KafkaError
 from kafka.producer.future import FutureRecordMetadata
 
 from producers.errors import PublishError
-from schemas import Envelope, encode_event
+from schemas import Envelope
+from schemas.codec import encode_verified
 
 
 class Publisher:
@@ -41,9 +42,11 @@ class Publisher:
         self._pending: list[FutureRecordMetadata] = []
 
     def publish(self, event: Envelope) -> FutureRecordMetadata:
+        """Send one event; raise a ContractError, sending nothing, if it is not valid."""
         event = event.received()
+        value = encode_verified(event)  # what the worker would reject never reaches Kafka
         future = self._producer.send(
-            self.topic, key=event.customer.partition_key.encode(), value=encode_event(event)
+            self.topic, key=event.customer.partition_key.encode(), value=value
         )
         self._pending.append(future)
         return future

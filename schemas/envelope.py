@@ -3,15 +3,23 @@
 An event is a past-tense fact: once published it never changes (frozen models). The
 envelope carries what every consumer needs to route, dedupe and place the event in time;
 the payload carries what is specific to its type.
+
+`Envelope` is the type every consumer sees. Each registered (type, schema_version) has its
+own subclass whose `type`, `schema_version` and `payload` are pinned to that type
+(`REGISTRY.event_model`), so that decoding is one pass of pydantic-core and the JSON Schema
+of every type is exact. `Envelope(...)`, `Envelope.new(...)` and `decode_event(...)` all
+return an instance of that subclass.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated, Any, ClassVar, Self
+from typing import Annotated, Any, ClassVar, Self, cast
 
+import orjson
 from pydantic import (
     AwareDatetime,
     BaseModel,
@@ -19,13 +27,19 @@ from pydantic import (
     Field,
     SerializeAsAny,
     StringConstraints,
-    ValidationInfo,
-    field_validator,
+    ValidationError,
     model_validator,
 )
 
-ShortText = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
-Identifier = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
+from schemas.errors import EventValidationError
+from schemas.text import Name
+
+Identifier = Name
+Email = Annotated[str, StringConstraints(max_length=320, pattern=r"^[^@\s\x00]+@[^@\s\x00]+$")]
+Phone = Annotated[str, StringConstraints(max_length=32, pattern=r"^\+?[0-9 ()./-]{3,31}$")]
+
+# Kept for the modules that import it from here; new code uses schemas.text.Name.
+ShortText = Name
 
 
 class Channel(StrEnum):
@@ -46,7 +60,12 @@ class Channel(StrEnum):
 
 
 class Frozen(BaseModel):
-    """Base of every contract model: immutable, strict about unknown fields."""
+    """Base of every contract model: immutable, strict about unknown fields.
+
+    Sequences are tuples so that nothing inside an event can be changed in place either.
+    Mappings stay dicts (Python has no frozen mapping pydantic validates into): treat them
+    as read-only.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
 
@@ -54,27 +73,39 @@ class Frozen(BaseModel):
 class Source(Frozen):
     """Which system emitted the event, and over which channel."""
 
-    system: ShortText
-    channel: Channel
+    system: Name = Field(description="The emitting system, e.g. 'genesys-cloud', 'shopify'.")
+    channel: Channel = Field(description="The channel the touchpoint was captured on.")
 
 
 class CustomerRef(Frozen):
     """Who the event is about: a customer id and/or identifiers that resolve to one."""
 
-    customer_id: Identifier | None = None
-    email: (
-        Annotated[str, StringConstraints(max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")] | None
-    ) = None
-    phone: (
-        Annotated[str, StringConstraints(max_length=32, pattern=r"^\+?[0-9 ()./-]{3,31}$")] | None
-    ) = None
-    external_ids: dict[Identifier, Identifier] = Field(default_factory=dict)
-    social_handles: dict[Identifier, Identifier] = Field(default_factory=dict)
-    anonymous_id: Identifier | None = None
+    customer_id: Identifier | None = Field(default=None, description="Rapport's customer id.")
+    email: Email | None = None
+    phone: Phone | None = Field(default=None, description="As dialled; digits and + ( ) . / -")
+    external_ids: dict[Identifier, Identifier] = Field(
+        default_factory=dict,
+        max_length=20,
+        description="Ids in other systems, by system name, e.g. {'shopify': '4411'}.",
+    )
+    social_handles: dict[Identifier, Identifier] = Field(
+        default_factory=dict, max_length=20, description="Handles by network, e.g. {'x': '@an'}."
+    )
+    anonymous_id: Identifier | None = Field(
+        default=None, description="A device or cookie id, before the customer is known."
+    )
 
     @model_validator(mode="after")
     def _at_least_one(self) -> Self:
-        if not self.identifiers():
+        # Runs on every decode: test the fields, do not build identifiers().
+        if not (
+            self.customer_id
+            or self.email
+            or self.phone
+            or self.external_ids
+            or self.social_handles
+            or self.anonymous_id
+        ):
             raise ValueError(
                 "a customer reference needs customer_id or at least one identifier "
                 "(email, phone, external_ids, social_handles, anonymous_id)"
@@ -103,7 +134,15 @@ class CustomerRef(Frozen):
 
 
 class Payload(Frozen):
-    """Base of every payload type. Subclasses set the class variables below."""
+    """Base of every payload type: the part of an event specific to its type.
+
+    A concrete payload sets the class variables below, documents its fields with
+    `Field(description=...)` and gives one example in
+    `model_config = ConfigDict(json_schema_extra={"examples": [...]})`; the example goes into
+    the JSON Schema and the catalogue, and seeds the property tests. Register the class in
+    `schemas.registry`. A changed shape is a new class with the next `schema_version`; the
+    old class stays, superseded, with an upcaster to the new one (see `schemas.registry`).
+    """
 
     event_type: ClassVar[str]
     schema_version: ClassVar[int] = 1
@@ -112,6 +151,13 @@ class Payload(Frozen):
     def summary(self) -> str:
         """One line for a timeline."""
         return self.event_type
+
+    @classmethod
+    def examples(cls) -> list[dict[str, Any]]:
+        """The documented examples of this payload, in wire form (may be empty)."""
+        extra = cls.model_config.get("json_schema_extra")
+        found = extra.get("examples") if isinstance(extra, dict) else None
+        return [dict(e) for e in found if isinstance(e, dict)] if isinstance(found, list) else []
 
 
 class Envelope(Frozen):
@@ -126,36 +172,54 @@ class Envelope(Frozen):
     )
     source: Source
     customer: CustomerRef
-    campaign_id: Identifier | None = None
-    correlation_id: Identifier | None = None
+    campaign_id: Identifier | None = Field(
+        default=None, description="The marketing campaign the touchpoint belongs to."
+    )
+    correlation_id: Identifier | None = Field(
+        default=None, description="Ties related events together, e.g. the events of one order."
+    )
     payload: SerializeAsAny[Payload]
 
-    @field_validator("payload", mode="before")
+    def __new__(cls, **data: Any) -> Self:
+        # `Envelope(type=..., ...)` builds the event model of that type, so every event,
+        # however built, has the same class as its decoded copy (and compares equal to it).
+        if cls is Envelope:
+            if not data:  # model_validate / model_construct on the base: no type to go by
+                raise TypeError(
+                    "Envelope cannot choose an event model without data: use decode_event, "
+                    "event_from_dict or REGISTRY.event_model(type).model_validate"
+                )
+            from schemas.registry import REGISTRY  # the registry imports this module
+
+            return cast(Self, super().__new__(REGISTRY.event_model(data.get("type"))))
+        return super().__new__(cls)
+
     @classmethod
-    def _payload_model_for_type(cls, value: Any, info: ValidationInfo) -> Any:
-        from schemas.registry import REGISTRY  # the registry imports the payload modules
+    def model_validate(cls, obj: Any, **options: Any) -> Self:
+        """On Envelope itself: validate as the current event model of `obj['type']`.
 
-        event_type = info.data.get("type")
-        if event_type is None:
-            return value  # `type` itself failed; pydantic reports that
-        model = REGISTRY.current_model(event_type)
-        if isinstance(value, model):
-            return value
-        if isinstance(value, Payload):
-            raise ValueError(f"payload is a {value.event_type} payload, not {event_type}")
-        return model.model_validate(value)
+        Unlike decode_event this neither upcasts nor raises contract errors.
+        """
+        if cls is Envelope and isinstance(obj, Mapping):
+            from schemas.registry import REGISTRY
 
-    @model_validator(mode="after")
-    def _version_is_current(self) -> Self:
-        from schemas.registry import REGISTRY
+            model = REGISTRY.event_model(obj.get("type"))
+            return cast(Self, model.model_validate(obj, **options))
+        return super().model_validate(obj, **options)
 
-        current = REGISTRY.current_version(self.type)
-        if self.schema_version != current:
-            raise ValueError(
-                f"schema_version {self.schema_version} of {self.type} must be upcast to "
-                f"{current} before validation (decode_event does this)"
-            )
-        return self
+    @classmethod
+    def model_validate_json(cls, json_data: str | bytes | bytearray, **options: Any) -> Self:
+        """On Envelope itself: as model_validate, from JSON (decode_event is the fast path)."""
+        if cls is Envelope:
+            return cls.model_validate(orjson.loads(json_data), **options)
+        return super().model_validate_json(json_data, **options)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Event models are made at run time, so pickle refers to them by type and version.
+        return (_unpickle_event, (self.type, self.schema_version, self.__getstate__()))
+
+    def __hash__(self) -> int:
+        return hash(self.event_id)  # the idempotency key; payload dicts are not hashable
 
     @classmethod
     def new(
@@ -170,26 +234,55 @@ class Envelope(Frozen):
         correlation_id: str | None = None,
         received_at: datetime | None = None,
     ) -> Envelope:
-        """Build an event around `payload`, filling type, version and a fresh event_id."""
-        return cls(
-            event_id=event_id or uuid.uuid4(),
-            type=payload.event_type,
-            schema_version=payload.schema_version,
-            occurred_at=occurred_at,
-            received_at=received_at,
-            source=source or Source(system="rapport", channel=payload.channel),
-            customer=customer,
-            campaign_id=campaign_id,
-            correlation_id=correlation_id,
-            payload=payload,
-        )
+        """Build an event around `payload`, filling type, version and a fresh event_id.
+
+        Raises UnknownEventType for a payload class that is not registered and
+        EventValidationError, naming each field, value and rule, for anything invalid.
+        """
+        from schemas.registry import REGISTRY
+
+        model = REGISTRY.event_model(payload.event_type)
+        current = REGISTRY.current_model(payload.event_type)
+        if type(payload) is not current:
+            rule = (
+                f"version {payload.schema_version} is superseded: build a {current.__name__} "
+                f"(version {current.schema_version})"
+                if payload.schema_version != current.schema_version
+                else f"{payload.event_type} payloads are {current.__name__}s"
+            )
+            problem = ("payload", type(payload).__name__, rule)
+            raise EventValidationError(payload.event_type, [problem])
+        try:
+            return model(
+                event_id=event_id or uuid.uuid4(),
+                type=payload.event_type,
+                schema_version=payload.schema_version,
+                occurred_at=occurred_at,
+                received_at=received_at,
+                source=source or Source(system="rapport", channel=payload.channel),
+                customer=customer,
+                campaign_id=campaign_id,
+                correlation_id=correlation_id,
+                payload=payload,
+            )
+        except ValidationError as exc:
+            raise EventValidationError.from_pydantic(payload.event_type, exc) from None
 
     @property
     def channel(self) -> Channel:
         return self.source.channel
 
-    def received(self, at: datetime | None = None) -> Envelope:
+    def received(self, at: datetime | None = None) -> Self:
         """A copy stamped with the ingestion time (kept if already set)."""
         if self.received_at is not None:
             return self
         return self.model_copy(update={"received_at": at or datetime.now(UTC)})
+
+
+def _unpickle_event(event_type: str, version: int, state: dict[Any, Any]) -> Envelope:
+    from schemas.registry import REGISTRY
+
+    model = REGISTRY.event_model(event_type, version)
+    event = model.__new__(model)
+    event.__setstate__(state)
+    return event

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from typing import Final
+
+from pydantic import ValidationError
+from pydantic_core import ErrorDetails
+
+from schemas.text import PATTERN_RULES
 
 
 class RapportError(Exception):
@@ -13,17 +19,58 @@ class ContractError(RapportError):
     """An event does not satisfy the contract."""
 
 
+class _Missing:
+    def __repr__(self) -> str:
+        return "<missing>"
+
+
+MISSING: Final = _Missing()
+"""The value of a problem whose field is absent."""
+
+Problem = tuple[str, object, str]
+"""(field path, offending value, rule), e.g. ('payload.items[0].quantity', 0, '...')."""
+
+
 class EventValidationError(ContractError):
     """An event failed validation; `problems` lists (field path, value, rule)."""
 
-    def __init__(self, event_type: str | None, problems: Iterable[tuple[str, object, str]]):
+    def __init__(
+        self, event_type: str | None, problems: Iterable[Problem], *, version: int | None = None
+    ):
         self.event_type = event_type
+        self.version = version
         self.problems = list(problems)
-        what = f"invalid {event_type} event" if event_type else "invalid event"
+        what = "invalid event"
+        if event_type:
+            what = f"invalid {event_type} event" + (f" (v{version})" if version else "")
         details = "; ".join(
             f"{path}={_short(value)}: {rule}" for path, value, rule in self.problems
         )
         super().__init__(f"{what}: {details}")
+
+    @classmethod
+    def from_pydantic(
+        cls,
+        event_type: str | None,
+        exc: ValidationError,
+        *,
+        under: str = "",
+        version: int | None = None,
+    ) -> EventValidationError:
+        """Translate pydantic's errors; `under` prefixes the paths (e.g. 'payload')."""
+        prefix = (under,) if under else ()
+        return cls(
+            event_type,
+            [
+                (
+                    field_path((*prefix, *err["loc"])),
+                    MISSING if err["type"] == "missing" else err.get("input"),
+                    _rule(err),
+                )
+                for err in exc.errors(include_url=False)
+            ],
+            version=version,
+        )
 
 
 class UnknownEventType(ContractError):
@@ -44,6 +91,26 @@ class UnknownEventType(ContractError):
 
 class DecodeError(ContractError):
     """The bytes are not a JSON object."""
+
+
+class RegistryError(ContractError):
+    """The registry itself is inconsistent (a programming error, found at import)."""
+
+
+def field_path(loc: Sequence[int | str]) -> str:
+    """'payload.items[0].quantity' from pydantic's ('payload', 'items', 0, 'quantity')."""
+    path = ""
+    for part in loc:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path or "<event>"
+
+
+def _rule(err: ErrorDetails) -> str:
+    if err["type"] == "string_pattern_mismatch":
+        pattern = (err.get("ctx") or {}).get("pattern")
+        if pattern in PATTERN_RULES:
+            return PATTERN_RULES[pattern]
+    return err["msg"].removeprefix("Value error, ")
 
 
 def _short(value: object, limit: int = 60) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated
 
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, Field, PlainSerializer, WithJsonSchema
 
 # ISO 4217 codes in use (precious metals and the test code XXX left out).
 ISO_4217 = frozenset(
@@ -20,12 +20,52 @@ ISO_4217 = frozenset(
 )
 
 
-def _known_currency(code: str) -> str:
+def known_currency(code: str) -> str:
     if code not in ISO_4217:
         raise ValueError(f"{code!r} is not an ISO-4217 currency code (e.g. USD, EUR, VND)")
     return code
 
 
-Currency = Annotated[str, Field(min_length=3, max_length=3), AfterValidator(_known_currency)]
-Amount = Annotated[Decimal, Field(ge=0, max_digits=18, decimal_places=4, allow_inf_nan=False)]
-SignedAmount = Annotated[Decimal, Field(max_digits=18, decimal_places=4, allow_inf_nan=False)]
+Currency = Annotated[
+    str,
+    Field(min_length=3, max_length=3),
+    AfterValidator(known_currency),
+    WithJsonSchema(
+        {"type": "string", "enum": sorted(ISO_4217), "description": "ISO-4217 currency code."}
+    ),
+]
+
+
+def plain_notation(amount: Decimal) -> str:
+    """'100', never '1E+2': amounts are written as people and other decoders expect."""
+    return format(amount, "f")
+
+
+_AS_PLAIN_STRING = PlainSerializer(plain_notation, return_type=str, when_used="json")
+
+# The JSON Schema of an amount is what the canonical encoding writes: a decimal string.
+# (Decoding also accepts a JSON number; telling producers so would invite binary floats.)
+Amount = Annotated[
+    Decimal,
+    Field(ge=0, max_digits=18, decimal_places=4, allow_inf_nan=False),
+    _AS_PLAIN_STRING,
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": r"^[0-9]{1,14}(\.[0-9]{1,4})?$",
+            "description": "Decimal amount as a string: up to 14 digits, 4 decimal places.",
+        }
+    ),
+]
+SignedAmount = Annotated[
+    Decimal,
+    Field(max_digits=18, decimal_places=4, allow_inf_nan=False),
+    _AS_PLAIN_STRING,
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": r"^-?[0-9]{1,14}(\.[0-9]{1,4})?$",
+            "description": "Signed decimal amount as a string: up to 14 digits, 4 decimals.",
+        }
+    ),
+]

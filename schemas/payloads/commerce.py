@@ -4,19 +4,21 @@ from __future__ import annotations
 
 from typing import Self
 
-from pydantic import Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from schemas.envelope import Channel, Frozen, Payload
 from schemas.money import Amount, Currency, SignedAmount
-from schemas.payloads.common import Name
+from schemas.text import Name
 
 
 class LineItem(Frozen):
-    sku: Name
-    name: Name | None = None
-    category: Name | None = None
-    quantity: int = Field(ge=1, le=1_000_000)
-    unit_price: Amount
+    """One line of an order."""
+
+    sku: Name = Field(description="The shop's stock-keeping unit.")
+    name: Name | None = Field(default=None, description="The product name.")
+    category: Name | None = Field(default=None, description="The shop's product category.")
+    quantity: int = Field(ge=1, le=1_000_000, description="Units bought.")
+    unit_price: Amount = Field(description="Price of one unit, in the order's currency.")
 
 
 class Purchased(Payload):
@@ -24,13 +26,38 @@ class Purchased(Payload):
 
     event_type = "commerce.purchased"
     channel = Channel.COMMERCE
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "order_id": "SO-100482",
+                    "amount": "149.90",
+                    "currency": "EUR",
+                    "margin": "41.20",
+                    "items": [
+                        {
+                            "sku": "DRL-18V",
+                            "name": "Cordless drill 18V",
+                            "category": "tools",
+                            "quantity": 1,
+                            "unit_price": "129.90",
+                        },
+                        {"sku": "BIT-SET-10", "quantity": 2, "unit_price": "10.00"},
+                    ],
+                    "category": "tools",
+                }
+            ]
+        }
+    )
 
-    order_id: Name
-    amount: Amount
+    order_id: Name = Field(description="The shop's order id.")
+    amount: Amount = Field(description="What the customer paid, taxes included.")
     currency: Currency
-    margin: SignedAmount | None = None
-    items: list[LineItem] = Field(default_factory=list, max_length=1000)
-    category: Name | None = None
+    margin: SignedAmount | None = Field(
+        default=None, description="Contribution margin of the order; negative for a loss."
+    )
+    items: tuple[LineItem, ...] = Field(default=(), max_length=1000, description="Order lines.")
+    category: Name | None = Field(default=None, description="The order's main category.")
 
     @model_validator(mode="after")
     def _margin_within_amount(self) -> Self:
@@ -45,13 +72,27 @@ class Purchased(Payload):
 
 
 class Refunded(Payload):
+    """Money was paid back on an order."""
+
     event_type = "commerce.refunded"
     channel = Channel.COMMERCE
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "order_id": "SO-100482",
+                    "amount": "20.00",
+                    "currency": "EUR",
+                    "reason": "bit set damaged",
+                }
+            ]
+        }
+    )
 
-    order_id: Name
-    amount: Amount
+    order_id: Name = Field(description="The order refunded.")
+    amount: Amount = Field(description="The amount paid back.")
     currency: Currency
-    reason: Name | None = None
+    reason: Name | None = Field(default=None, description="Why, as the shop recorded it.")
 
     def summary(self) -> str:
         return f"refund on {self.order_id}: {self.amount} {self.currency}"

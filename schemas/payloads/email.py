@@ -3,17 +3,25 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Any
+
+from pydantic import ConfigDict, Field
 
 from schemas.envelope import Channel, Payload
-from schemas.payloads.common import Name, Note, Url
+from schemas.text import Name, Note, Url
+
+
+def _example(**specific: Any) -> ConfigDict:
+    message = {"message_id": "msg-7f3a9", "campaign": "spring-sale", "subject": "Spring offers"}
+    return ConfigDict(json_schema_extra={"examples": [{**message, **specific}]})
 
 
 class _Email(Payload):
     channel = Channel.EMAIL
 
-    message_id: Name
-    campaign: Name | None = None
-    subject: Name | None = None
+    message_id: Name = Field(description="The e-mail platform's message id.")
+    campaign: Name | None = Field(default=None, description="The mailing or campaign name.")
+    subject: Name | None = Field(default=None, description="The subject line.")
 
     def summary(self) -> str:
         verb = self.event_type.split(".", 1)[1]
@@ -23,25 +31,42 @@ class _Email(Payload):
 
 
 class EmailSent(_Email):
+    """An e-mail was sent to the customer."""
+
     event_type = "email.sent"
+    model_config = _example()
 
 
 class EmailDelivered(_Email):
+    """The receiving server accepted the e-mail."""
+
     event_type = "email.delivered"
+    model_config = _example()
 
 
 class EmailOpened(_Email):
+    """The customer opened the e-mail (as far as tracking pixels can tell)."""
+
     event_type = "email.opened"
+    model_config = _example()
 
 
 class EmailClicked(_Email):
+    """The customer followed a link in the e-mail."""
+
     event_type = "email.clicked"
-    url: Url
+    model_config = _example(url="https://shop.example.com/spring?utm_source=email")
+
+    url: Url = Field(description="The link followed.")
 
 
 class EmailReplied(_Email):
+    """The customer replied to the e-mail."""
+
     event_type = "email.replied"
-    reply_summary: Note | None = None
+    model_config = _example(reply_summary="Asks whether the offer applies to the garden range.")
+
+    reply_summary: Note | None = Field(default=None, description="What the reply said.")
 
 
 class BounceKind(StrEnum):
@@ -50,11 +75,19 @@ class BounceKind(StrEnum):
 
 
 class EmailBounced(_Email):
+    """The e-mail could not be delivered."""
+
     event_type = "email.bounced"
-    bounce: BounceKind
-    reason: Name | None = None
+    model_config = _example(bounce="hard", reason="550 mailbox unavailable")
+
+    bounce: BounceKind = Field(description="hard: the address is dead; soft: try again later.")
+    reason: Name | None = Field(default=None, description="The receiving server's reason.")
 
 
 class EmailUnsubscribed(_Email):
+    """The customer unsubscribed through the e-mail."""
+
     event_type = "email.unsubscribed"
-    list_name: Name | None = None
+    model_config = _example(list_name="newsletter")
+
+    list_name: Name | None = Field(default=None, description="The list they left.")

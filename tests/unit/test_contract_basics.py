@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
+import copy
+import pickle
 import uuid
 from datetime import UTC, datetime
 
+import orjson
 import pytest
 
 from schemas import (
+    REGISTRY,
     CustomerRef,
     Envelope,
     EventValidationError,
+    Source,
     UnknownEventType,
+    build_event,
     decode_event,
     encode_event,
 )
+from schemas.errors import MISSING
 from schemas.payloads.call_center import CallCenterCall
 
 
@@ -49,18 +56,34 @@ def test_invalid_payload_names_field_value_and_rule() -> None:
     raw = encode_event(a_call()).replace(b'"duration_seconds":125', b'"duration_seconds":-5')
     with pytest.raises(EventValidationError) as caught:
         decode_event(raw)
-    assert caught.value.problems[0][:2] == ("payload.duration_seconds", -5)
-    assert "greater than or equal to 0" in str(caught.value)
+    assert caught.value.problems == [
+        ("payload.duration_seconds", -5, "Input should be greater than or equal to 0")
+    ]
+    assert "invalid call_center.call event: payload.duration_seconds=-5" in str(caught.value)
 
 
 def test_unknown_type_lists_known_types() -> None:
     raw = encode_event(a_call()).replace(b"call_center.call", b"fax.sent")
-    with pytest.raises(UnknownEventType, match=r"known types: call_center\.call"):
+    with pytest.raises(UnknownEventType, match=r"known types: call_center\.call, commerce"):
+        decode_event(raw)
+
+
+def test_a_missing_schema_version_is_an_error_not_version_1() -> None:
+    raw = orjson.loads(encode_event(a_call()))
+    del raw["schema_version"]
+    with pytest.raises(EventValidationError) as caught:
+        decode_event(orjson.dumps(raw))
+    assert caught.value.problems == [("schema_version", MISSING, "Field required")]
+
+
+def test_an_unknown_version_lists_the_known_ones() -> None:
+    raw = encode_event(a_call()).replace(b'"schema_version":2', b'"schema_version":3')
+    with pytest.raises(UnknownEventType, match="known versions: 1, 2"):
         decode_event(raw)
 
 
 def test_naive_timestamp_is_rejected() -> None:
-    with pytest.raises(Exception, match="timezone"):
+    with pytest.raises(EventValidationError, match=r"occurred_at=.*timezone"):
         Envelope.new(
             CallCenterCall(
                 direction="inbound", duration_seconds=1, agent="a", outcome="resolved", topic="t"
@@ -82,5 +105,109 @@ def test_partition_key_prefers_customer_id_then_strongest_identifier() -> None:
 
 def test_new_assigns_type_version_and_fresh_ids() -> None:
     first, second = a_call(), a_call()
-    assert first.type == "call_center.call" and first.schema_version == 1
+    assert first.type == "call_center.call" and first.schema_version == 2
     assert isinstance(first.event_id, uuid.UUID) and first.event_id != second.event_id
+
+
+def test_every_way_of_building_an_event_gives_the_decoded_class() -> None:
+    built = a_call()
+    direct = Envelope(**dict(built))
+    assert type(direct) is type(built) is REGISTRY.event_model("call_center.call")
+    assert isinstance(built, Envelope)
+    assert direct == built == decode_event(encode_event(built))
+
+
+def test_events_hash_by_their_idempotency_key() -> None:
+    event = a_call()
+    assert {event, decode_event(encode_event(event))} == {event}
+
+
+def test_build_event_validates_plain_data_and_names_every_problem() -> None:
+    with pytest.raises(EventValidationError) as caught:
+        build_event(
+            "call_center.call",
+            {"direction": "sideways", "duration_seconds": 5, "agent": "  ", "topic": "t"},
+            customer={},
+            occurred_at="2026-03-01T09:30:00",
+        )
+    assert caught.value.problems == [
+        ("occurred_at", "2026-03-01T09:30:00", "Input should have timezone info"),
+        (
+            "customer",
+            {},
+            "a customer reference needs customer_id or at least one identifier "
+            "(email, phone, external_ids, social_handles, anonymous_id)",
+        ),
+        ("payload.direction", "sideways", "Input should be 'inbound' or 'outbound'"),
+        ("payload.agent", "  ", "String should have at least 1 character"),
+        ("payload.outcome", MISSING, "Field required"),
+    ]
+
+
+def test_build_event_gives_the_same_event_as_new() -> None:
+    event = a_call()
+    built = build_event(
+        event.type,
+        event.payload.model_dump(),
+        customer={"customer_id": "c-1"},
+        occurred_at="2026-03-01T09:30:00Z",
+        event_id=event.event_id,
+    )
+    assert built == event
+
+
+def test_build_event_refuses_an_unknown_type_listing_the_known_ones() -> None:
+    with pytest.raises(UnknownEventType, match=r"unknown event type 'fax\.sent'; known types: "):
+        build_event(
+            "fax.sent", {}, customer={"customer_id": "c"}, occurred_at="2026-01-01T00:00:00Z"
+        )
+
+
+def test_nul_and_overlong_text_are_refused_with_a_plain_rule() -> None:
+    payload = {**a_call().payload.model_dump(), "notes_summary": "ok\x00", "topic": "x" * 201}
+    with pytest.raises(EventValidationError) as caught:
+        build_event(
+            "call_center.call",
+            payload,
+            customer={"customer_id": "c"},
+            occurred_at="2026-01-01T00:00:00Z",
+        )
+    assert [(path, rule) for path, _, rule in caught.value.problems] == [
+        ("payload.topic", "String should have at most 200 characters"),
+        ("payload.notes_summary", "must not contain a NUL character (PostgreSQL cannot store one)"),
+    ]
+
+
+def test_list_positions_are_shown_as_indexes() -> None:
+    with pytest.raises(EventValidationError, match=r"payload\.items\[1\]\.quantity=0"):
+        build_event(
+            "commerce.purchased",
+            {
+                "order_id": "o",
+                "amount": "3",
+                "currency": "EUR",
+                "items": [
+                    {"sku": "a", "quantity": 1, "unit_price": "1"},
+                    {"sku": "b", "quantity": 0, "unit_price": "1"},
+                ],
+            },
+            customer={"customer_id": "c"},
+            occurred_at="2026-01-01T00:00:00Z",
+        )
+
+
+def test_source_channel_defaults_to_the_type_channel() -> None:
+    assert a_call().source == Source(system="rapport", channel=CallCenterCall.channel)
+
+
+def test_envelope_validates_plain_data_as_the_event_model_of_its_type() -> None:
+    event = a_call()
+    wire = encode_event(event)
+    assert Envelope.model_validate(orjson.loads(wire)) == event
+    assert Envelope.model_validate_json(wire) == event
+
+
+def test_events_survive_pickle_and_deep_copy() -> None:
+    event = a_call()
+    assert pickle.loads(pickle.dumps(event)) == event
+    assert copy.deepcopy(event) == event
