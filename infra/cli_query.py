@@ -108,10 +108,17 @@ def register(app: typer.Typer, out: Console, settings_factory: Any) -> None:
         from infra.render import scores_table
         from projections.queries import customer_scores
 
-        engine = bootstrap.engine(settings_factory())
+        settings = settings_factory()
+        engine = bootstrap.engine(settings)
         when = parse_time(as_of, "as_of") or datetime.now(UTC)
         with engine.connect() as conn:
-            data = customer_scores(conn, customer, as_of=when, explain=explain or as_json)
+            data = customer_scores(
+                conn,
+                customer,
+                as_of=when,
+                explain=explain or as_json,
+                params=bootstrap.score_parameters(settings),
+            )
         if as_json:
             print_json(out, data)
             return
@@ -133,7 +140,12 @@ def register(app: typer.Typer, out: Console, settings_factory: Any) -> None:
         engine = bootstrap.engine(settings)
         when = parse_time(as_of, "as_of") or datetime.now(UTC)
         began = time.monotonic()
-        count = refresh_scores(engine, settings.projection_schema, as_of=when)
+        count = refresh_scores(
+            engine,
+            settings.projection_schema,
+            as_of=when,
+            params=bootstrap.score_parameters(settings),
+        )
         out.print(
             f"scored {count} customers as of {when.isoformat()} in {time.monotonic() - began:.1f}s"
         )
@@ -186,5 +198,6 @@ def register(app: typer.Typer, out: Console, settings_factory: Any) -> None:
         from infra import bootstrap
         from projections.http_api import create_app
 
-        engine = bootstrap.engine(settings_factory())
-        uvicorn.run(create_app(engine), host=host, port=port, log_level="warning")
+        settings = settings_factory()
+        app = create_app(bootstrap.engine(settings), bootstrap.score_parameters(settings))
+        uvicorn.run(app, host=host, port=port, log_level="warning")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 
 from pydantic import Field
@@ -65,6 +66,16 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"postgresql+psycopg2://postgres@127.0.0.1:{self.postgres_port}/{self.database_name}"
+
+    # Score parameters (see docs/analysts.md). Changing one changes the scores a rebuild
+    # computes: replay, verify and swap to apply it to every customer.
+    score_margin_rate: Decimal = Decimal("0.25")
+    score_annual_rate: float = 0.10
+    score_horizon_years: int = 3
+    score_rfm_weight_recency: float = 1.0
+    score_rfm_weight_frequency: float = 1.0
+    score_rfm_weight_monetary: float = 1.0
+    score_engagement_half_life_days: float = 30.0
 
     def as_env(self) -> dict[str, str]:
         """These settings as RAPPORT_* variables, for a child process (services as external)."""

@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse
 
 from projections import queries
 from projections.errors import CustomerNotFound, InvalidQuery
+from projections.scores import DEFAULT_PARAMETERS, ScoreParameters
 
 
 def _connection(request: Request) -> Iterator[sa.Connection]:
@@ -27,7 +28,7 @@ def _connection(request: Request) -> Iterator[sa.Connection]:
 Conn = Annotated[sa.Connection, Depends(_connection)]
 
 
-def create_app(engine: sa.Engine) -> FastAPI:
+def create_app(engine: sa.Engine, params: ScoreParameters = DEFAULT_PARAMETERS) -> FastAPI:
     app = FastAPI(
         title="Rapport read API",
         description="Customer timelines, profiles and scores, projected from the touchpoint log.",
@@ -102,7 +103,7 @@ def create_app(engine: sa.Engine) -> FastAPI:
     ) -> dict[str, Any]:
         """Scores as of `as_of` (default now); `explain` adds inputs and source events."""
         return queries.customer_scores(
-            conn, customer_id, as_of=as_of or datetime.now(UTC), explain=explain
+            conn, customer_id, as_of=as_of or datetime.now(UTC), explain=explain, params=params
         )
 
     @app.get("/v1/top", tags=["scores"])
