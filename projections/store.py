@@ -12,24 +12,37 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import astuple, dataclass, fields
 from typing import Any
 
 import orjson
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.schema import CreateTable
 
 from projections import profile as profile_projector
 from projections import views
+from projections.bulk import insert_rows, json_text, upsert_all_columns
 from projections.channel_stats import daily_counts
 from projections.profile_rows import from_row, to_row
-from projections.purchases import purchase_row
+from projections.purchases import PurchaseRow, purchase_row
 from projections.tables import Tables, build_tables
 from projections.timeline import timeline_entry
 from schemas import Envelope
 
 DEFAULT_SCHEMA = "core_v1"
+_TIMELINE_COLUMNS = (
+    "event_id",
+    "customer_id",
+    "occurred_at",
+    "received_at",
+    "channel",
+    "type",
+    "summary",
+    "campaign_id",
+    "payload",
+)
+_PURCHASE_COLUMNS = tuple(f.name for f in fields(PurchaseRow))
 _SCHEMA_LOCK = 7_243_001  # advisory lock id: workers starting together create tables once
 
 
@@ -151,13 +164,25 @@ class ProjectionStore:
         unique: dict[Any, Envelope] = {}
         for event in events:
             unique.setdefault(event.event_id, event)
-        rows = [asdict(timeline_entry(e)) for e in unique.values()]
-        t = self.t.timeline
-        inserted = conn.execute(
-            insert(t).on_conflict_do_nothing().returning(t.c.event_id), rows
-        ).scalars()
-        new_ids = set(inserted)
-        return [e for e in unique.values() if e.event_id in new_ids]
+        rows = []
+        for event in unique.values():
+            e = timeline_entry(event)
+            rows.append(
+                (
+                    str(e.event_id),
+                    e.customer_id,
+                    e.occurred_at,
+                    e.received_at,
+                    e.channel,
+                    e.type,
+                    e.summary,
+                    e.campaign_id,
+                    json_text(e.payload),
+                )
+            )
+        inserted = insert_rows(conn, self.t.timeline, _TIMELINE_COLUMNS, rows, returning="event_id")
+        new_ids = {str(row[0]) for row in inserted}  # uuid or str, by adapter
+        return [e for e in unique.values() if str(e.event_id) in new_ids]
 
     def _fold_profiles(self, conn: sa.Connection, events: list[Envelope]) -> None:
         by_customer: dict[str, list[Envelope]] = defaultdict(list)
@@ -173,39 +198,29 @@ class ProjectionStore:
                 .with_for_update()
             )
         }
+        columns = [col.name for col in c.columns]
+        jsonb = {col.name for col in c.columns if isinstance(col.type, JSONB)}
         rows = []
-        for customer_id, customer_events in by_customer.items():
-            folded = profile_projector.fold(current.get(customer_id), customer_events)
+        for customer_id in sorted(by_customer):
+            folded = profile_projector.fold(current.get(customer_id), by_customer[customer_id])
             assert folded is not None
-            rows.append(to_row(folded))
-        stmt = insert(c)
-        conn.execute(
-            stmt.on_conflict_do_update(
-                index_elements=[c.c.customer_id],
-                set_={
-                    col.name: stmt.excluded[col.name] for col in c.columns if not col.primary_key
-                },
-            ),
-            rows,
-        )
+            row = to_row(folded)
+            rows.append(tuple(json_text(row[k]) if k in jsonb else row[k] for k in columns))
+        insert_rows(conn, c, columns, rows, on_conflict=upsert_all_columns(c))
 
     def _insert_purchases(self, conn: sa.Connection, events: list[Envelope]) -> None:
-        rows = [asdict(row) for e in events if (row := purchase_row(e)) is not None]
-        if rows:
-            conn.execute(insert(self.t.purchases).on_conflict_do_nothing(), rows)
+        rows = [astuple(row) for e in events if (row := purchase_row(e)) is not None]
+        rows = [(str(r[0]), *r[1:]) for r in rows]
+        insert_rows(conn, self.t.purchases, _PURCHASE_COLUMNS, rows)
 
     def _count_channels(self, conn: sa.Connection, events: list[Envelope]) -> None:
-        d = self.t.channel_daily
-        stmt = insert(d)
-        conn.execute(
-            stmt.on_conflict_do_update(
-                index_elements=[d.c.day, d.c.channel, d.c.type],
-                set_={"events": d.c.events + stmt.excluded.events},
-            ),
-            [
-                {"day": day, "channel": channel, "type": type_, "events": n}
-                for (day, channel, type_), n in sorted(daily_counts(events).items())
-            ],
+        insert_rows(
+            conn,
+            self.t.channel_daily,
+            ("day", "channel", "type", "events"),
+            [(*key, n) for key, n in sorted(daily_counts(events).items())],
+            on_conflict="(day, channel, type) DO UPDATE "
+            "SET events = channel_daily.events + EXCLUDED.events",
         )
 
     def _advance(self, conn: sa.Connection, fresh: Sequence[PositionedEvent]) -> None:
@@ -213,12 +228,11 @@ class ProjectionStore:
         for r in fresh:
             key = (r.topic, r.partition)
             next_offsets[key] = max(next_offsets.get(key, 0), r.offset + 1)
-        p = self.t.positions
-        stmt = insert(p)
-        conn.execute(
-            stmt.on_conflict_do_update(
-                index_elements=[p.c.topic, p.c.partition],
-                set_={"next_offset": sa.func.greatest(p.c.next_offset, stmt.excluded.next_offset)},
-            ),
-            [{"topic": t, "partition": n, "next_offset": o} for (t, n), o in next_offsets.items()],
+        insert_rows(
+            conn,
+            self.t.positions,
+            ("topic", "partition", "next_offset"),
+            [(t, n, o) for (t, n), o in sorted(next_offsets.items())],
+            on_conflict="(topic, partition) DO UPDATE "
+            "SET next_offset = greatest(positions.next_offset, EXCLUDED.next_offset)",
         )
