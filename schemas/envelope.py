@@ -128,6 +128,11 @@ class Envelope(Frozen):
     customer: CustomerRef
     campaign_id: Identifier | None = None
     correlation_id: Identifier | None = None
+    context: dict[str, Any] | None = Field(
+        default=None,
+        description="The circumstances as the emitter reported them (device, page, library, "
+        "campaign, e.g. Segment's `context`), kept as sent; projections do not interpret it.",
+    )
     payload: SerializeAsAny[Payload]
 
     @field_validator("payload", mode="before")
@@ -169,6 +174,7 @@ class Envelope(Frozen):
         campaign_id: str | None = None,
         correlation_id: str | None = None,
         received_at: datetime | None = None,
+        context: dict[str, Any] | None = None,
     ) -> Envelope:
         """Build an event around `payload`, filling type, version and a fresh event_id."""
         return cls(
@@ -181,6 +187,7 @@ class Envelope(Frozen):
             customer=customer,
             campaign_id=campaign_id,
             correlation_id=correlation_id,
+            context=context,
             payload=payload,
         )
 
