@@ -123,18 +123,23 @@ class Delivery:
                     f"event {self.event_id} not acknowledged within {timeout}s",
                     event_ids=[self.event_id],
                 ) from None
-            self._observed = True
+            self._observe()
             raise translate(self._future.exception, self.event_id) from None
         except Exception as exc:
-            self._observed = True  # the caller has it now: flush() need not raise it again
+            self._observe()
             raise translate(exc, self.event_id) from None
         return Acknowledged(meta.topic, meta.partition, meta.offset)
 
     def exception(self) -> PublishError | None:
-        """The failure, once done; None while pending or after success."""
+        """The failure, once done (the caller now has it: flush won't raise it again)."""
         if not self._future.failed():
             return None
+        self._observe()
         return translate(self._future.exception, self.event_id)
+
+    def _observe(self) -> None:
+        self._observed = True
+        self._publisher._forget_failure(self)
 
     def add_done_callback(self, callback: Callable[[Delivery], None]) -> None:
         """Call `callback(self)` when done: on Kafka's I/O thread, or now if already done."""
@@ -165,7 +170,7 @@ class Publisher:
     def _start(self, config: PublisherConfig) -> None:
         self.config = config
         self.topic = config.topic
-        self._failed: list[tuple[Delivery, BaseException]] = []
+        self._failed: dict[int, tuple[Delivery, BaseException]] = {}
         self._failed_lock = threading.Lock()
         self._closed = False
         self._sent = 0  # written by the publishing thread(s)
@@ -254,8 +259,8 @@ class Publisher:
         except kafka_errors.KafkaTimeoutError:
             raise DeliveryFailed(f"events to {self.topic} not acknowledged in {timeout}s") from None
         with self._failed_lock:
-            failed, self._failed = self._failed, []
-        unreported = [(d, exc) for d, exc in failed if not d._observed]
+            failed, self._failed = self._failed, {}
+        unreported = [(d, exc) for d, exc in failed.values() if not d._observed]
         if unreported:
             first = translate(unreported[0][1], unreported[0][0].event_id)
             raise DeliveryFailed(
@@ -276,9 +281,13 @@ class Publisher:
 
     def _record_failure(self, delivery: Delivery, exc: BaseException) -> None:
         with self._failed_lock:
-            self._failed.append((delivery, exc))
+            self._failed[id(delivery)] = (delivery, exc)
         if self.config.on_error is not None:
             self.config.on_error(delivery.event_id, translate(exc, delivery.event_id))
+
+    def _forget_failure(self, delivery: Delivery) -> None:
+        with self._failed_lock:
+            self._failed.pop(id(delivery), None)
 
     def __enter__(self) -> Publisher:
         return self
