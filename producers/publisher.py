@@ -39,6 +39,7 @@ from schemas import Envelope, encode_event
 DEFAULT_COMPRESSION = "zstd"
 
 ErrorHandler = Callable[[UUID, PublishError], None]
+_FLUSH_ROUNDS = 64  # a batch is split at most log2(batch_size / record size) times
 
 
 @dataclass(frozen=True)
@@ -254,10 +255,18 @@ class Publisher:
         Raises DeliveryFailed naming how many events were not delivered since the last
         flush (except those whose failure the caller already got from `Delivery.result`).
         """
-        try:
-            self._producer.flush(timeout=timeout)
-        except kafka_errors.KafkaTimeoutError:
-            raise DeliveryFailed(f"events to {self.topic} not acknowledged in {timeout}s") from None
+        for _ in range(_FLUSH_ROUNDS):
+            try:
+                self._producer.flush(timeout=timeout)
+                break
+            except kafka_errors.KafkaTimeoutError:
+                raise DeliveryFailed(
+                    f"events to {self.topic} not acknowledged in {timeout}s"
+                ) from None
+            except kafka_errors.KafkaError:
+                # kafka-python wakes a flush with UnknownError when it splits a batch the
+                # broker found too large; the halves are pending again: wait for them.
+                continue
         with self._failed_lock:
             failed, self._failed = self._failed, {}
         unreported = [(d, exc) for d, exc in failed.values() if not d._observed]
