@@ -65,7 +65,7 @@ def test_an_undeliverable_event_is_raised_by_flush_never_dropped(
 
 
 def test_unreachable_broker_is_a_clear_error() -> None:
-    with pytest.raises(BrokerUnavailable, match="127.0.0.1:1"):
+    with pytest.raises(BrokerUnavailable, match=r"127\.0\.0\.1:1"):
         Publisher("127.0.0.1:1", "t", extra={"bootstrap_timeout_ms": 1000})
     lazy = Publisher("127.0.0.1:1", "t", connect_eagerly=False, max_block_ms=300)
     with pytest.raises(BrokerUnavailable) as raised:
