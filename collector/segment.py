@@ -22,7 +22,7 @@ import tomllib
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -40,6 +40,7 @@ from schemas.payloads.web import PageViewed
 # event_ids derived from a source's messageIds live in this namespace.
 SEGMENT_NAMESPACE = uuid.UUID("6f1c3a52-2d1e-4f55-9c0b-5e3a7d2f8b14")
 _MISSING: Any = object()
+Origin = dict[tuple[str | int, ...], str]  # payload field location -> path in the request
 
 
 class MappingError(CollectorError):
@@ -136,12 +137,10 @@ def _lookup(data: Any, path: str) -> Any:
     return data
 
 
-def _apply(
-    rules: dict[str, FieldRule], data: Any, prefix: str
-) -> tuple[dict[str, Any], dict[tuple[str | int, ...], str]]:
+def _apply(rules: dict[str, FieldRule], data: Any, prefix: str) -> tuple[dict[str, Any], Origin]:
     """The payload dict the rules build from `data`, and where each field came from."""
     built: dict[str, Any] = {}
-    origin: dict[tuple[str | int, ...], str] = {}
+    origin: Origin = {}
     for name, rule in rules.items():
         value, used = _MISSING, rule.paths[0]
         for path in rule.paths:
@@ -258,10 +257,12 @@ class SegmentTranslator:
             return None
         if timestamp is None:
             return self.received_at
+        happened: datetime = timestamp
         if sent is None:
-            return timestamp
+            return happened
         # The device's clock may be off; its error is the same in both of its stamps.
-        return self.received_at - (sent - timestamp)
+        skew: timedelta = sent - happened
+        return self.received_at - skew
 
     def _time(self, value: Any, path: str) -> Any:
         if value is None:
@@ -296,7 +297,7 @@ class SegmentTranslator:
         rule = self.mapping.rules.get(name)
         if rule is None:
             data = {"name": name, "properties": properties}
-            origin = {("name",): where + "event", ("properties",): where + "properties"}
+            origin: Origin = {("name",): where + "event", ("properties",): where + "properties"}
             return self._payload(CustomEvent, data, origin, where)
         built, origin = _apply(rule.fields, msg, where)
         leftover = {k: v for k, v in properties.items() if k not in rule.used_properties}
@@ -308,7 +309,7 @@ class SegmentTranslator:
         traits = _flatten(self._object(msg, "traits", where))
         out: list[_Built] = []
         if traits:
-            origin = {("traits",): where + "traits"}
+            origin: Origin = {("traits",): where + "traits"}
             out += self._payload(ProfileUpdated, {"traits": traits}, origin, where)
         out += self._link(msg, where, "anon", msg.get("anonymousId"), msg.get("userId"))
         return out
@@ -334,7 +335,7 @@ class SegmentTranslator:
             "linked_to": f"customer:{user}",
             "evidence": f"segment {msg.get('type', 'identify')}",
         }
-        origin = {("identifier",): where + "anonymousId", ("linked_to",): where + "userId"}
+        origin: Origin = {("identifier",): where + "anonymousId", ("linked_to",): where + "userId"}
         return self._payload(IdentityLinked, data, origin, where)
 
     def _page(self, msg: dict[str, Any], where: str, ctx: dict[str, Any]) -> list[_Built]:
@@ -351,7 +352,8 @@ class SegmentTranslator:
     def _screen(self, msg: dict[str, Any], where: str, ctx: dict[str, Any]) -> list[_Built]:
         properties = {"screen": msg.get("name"), **self._object(msg, "properties", where)}
         data = {"name": "Screen Viewed", "properties": properties}
-        return self._payload(CustomEvent, data, {("properties",): where + "properties"}, where)
+        origin: Origin = {("properties",): where + "properties"}
+        return self._payload(CustomEvent, data, origin, where)
 
     def _group(self, msg: dict[str, Any], where: str, ctx: dict[str, Any]) -> list[_Built]:
         properties = {
@@ -359,7 +361,8 @@ class SegmentTranslator:
             **_flatten(self._object(msg, "traits", where)),
         }
         data = {"name": "Group Joined", "properties": properties}
-        return self._payload(CustomEvent, data, {("properties",): where + "traits"}, where)
+        origin: Origin = {("properties",): where + "traits"}
+        return self._payload(CustomEvent, data, origin, where)
 
     # -- helpers --------------------------------------------------------------------------
     def _object(self, msg: dict[str, Any], name: str, where: str) -> dict[str, Any]:
@@ -375,7 +378,7 @@ class SegmentTranslator:
         self,
         model: type[Payload],
         data: dict[str, Any],
-        origin: dict[tuple[str | int, ...], str],
+        origin: Origin,
         where: str,
     ) -> list[_Built]:
         try:

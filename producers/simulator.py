@@ -72,7 +72,7 @@ class Persona:
     favourite: str  # favourite category
 
     def ref(self, **identifiers: object) -> CustomerRef:
-        return CustomerRef(customer_id=self.customer_id, **identifiers)  # type: ignore[arg-type]
+        return CustomerRef(customer_id=self.customer_id, **identifiers)
 
 
 Emit = tuple[float, Payload, CustomerRef | None]  # (seconds after story start, payload, who)

@@ -43,7 +43,7 @@ class ByteCounter:
 
 def prefix_digest(file: BinaryIO, length: int) -> str:
     """SHA-256 of the first `length` bytes (to recognise an import's already-done part)."""
-    return hash_prefix(file, length, hashlib.sha256()).hexdigest()
+    return str(hash_prefix(file, length, hashlib.sha256()).hexdigest())
 
 
 def hash_prefix(file: BinaryIO, length: int, digest: Any) -> Any:
