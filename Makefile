@@ -25,6 +25,11 @@ lint: setup
 test: lint
 	$(BIN)/pytest -q -ra
 
+bench: setup
+	$(BIN)/python -m bench.bench_publish
+	$(BIN)/python -m bench.bench_collector
+	$(BIN)/python -m bench.bench_import
+
 up: setup
 	$(BIN)/rapport infra up
 
