@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from infra import services
 from infra.settings import Settings
 from producers import Publisher, PublisherConfig
+from producers.errors import PublishError
 from streams.worker import WorkerConfig
 
 if TYPE_CHECKING:  # the collector's imports (FastAPI…) are paid only by `rapport collector`
@@ -84,8 +85,12 @@ def collector_app(settings: Settings) -> FastAPI:
             return False
 
     def shutdown() -> None:
-        publisher.close(timeout=settings.collector_ack_timeout_s)
-        store.engine.dispose()
+        try:
+            publisher.close(timeout=settings.collector_ack_timeout_s)
+        except PublishError:
+            pass  # those requests were already answered 503: their clients retry them
+        finally:
+            store.engine.dispose()
 
     deps = CollectorDeps(
         keys=CachedKeys(store, ttl_s=settings.collector_key_cache_s),
