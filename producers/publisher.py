@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -39,6 +40,7 @@ from schemas import Envelope, encode_event
 DEFAULT_COMPRESSION = "zstd"
 
 ErrorHandler = Callable[[UUID, PublishError], None]
+_SAMPLE_EVERY = 500
 _FLUSH_ROUNDS = 64  # a batch is split at most log2(batch_size / record size) times
 
 
@@ -103,11 +105,12 @@ class Acknowledged(NamedTuple):
 class Delivery:
     """The pending delivery of one event; `result()` waits for Kafka's acknowledgement."""
 
-    __slots__ = ("_future", "_observed", "event_id")
+    __slots__ = ("_future", "_observed", "_publisher", "event_id")
 
-    def __init__(self, event_id: UUID, future: Any) -> None:
+    def __init__(self, event_id: UUID, future: Any, publisher: Publisher) -> None:
         self.event_id = event_id
         self._future = future
+        self._publisher = publisher
         self._observed = False  # the caller has seen the failure: flush need not raise it
 
     def done(self) -> bool:
@@ -123,10 +126,10 @@ class Delivery:
                     f"event {self.event_id} not acknowledged within {timeout}s",
                     event_ids=[self.event_id],
                 ) from None
-            self._observed = True
+            self._observe()
             raise translate(self._future.exception, self.event_id) from None
         except Exception as exc:
-            self._observed = True
+            self._observe()
             raise translate(exc, self.event_id) from None
         return Acknowledged(meta.topic, meta.partition, meta.offset)
 
@@ -134,8 +137,15 @@ class Delivery:
         """The failure, once done (the caller now has it: flush won't raise it again)."""
         if not self._future.failed():
             return None
-        self._observed = True
+        self._observe()
         return translate(self._future.exception, self.event_id)
+
+    def _observe(self) -> None:
+        self._observed = True
+        self._publisher._forget_failure(self)
+
+    def _on_failure(self, exc: BaseException) -> None:  # on Kafka's I/O thread
+        self._publisher._record_failure(self, exc)
 
     def add_done_callback(self, callback: Callable[[Delivery], None]) -> None:
         """Call `callback(self)` when done: on Kafka's I/O thread, or now if already done."""
@@ -146,10 +156,11 @@ class Delivery:
 class Publisher:
     """Publishes touchpoints to one topic. Close it (or use `with`) when done.
 
-    Deliveries are tracked in a plain list, not with per-event callbacks: callbacks run on
-    kafka-python's I/O thread and, measured, cost the publishing thread a third of its
-    rate through the GIL. The list is pruned when it reaches `max_pending`, and scanned
-    for failures by `flush`.
+    Only failures call back (an errback per event, run on kafka-python's I/O thread);
+    success needs no per-event work, and no delivery is kept once Kafka settled it: both a
+    success callback and a list of pending deliveries were measured to cost the
+    publishing thread a third of its rate (GIL contention; old-generation GC passes).
+    Backpressure samples one future in `_SAMPLE_EVERY`.
     """
 
     def __init__(self, bootstrap: str, topic: str, **options: Any) -> None:
@@ -165,8 +176,10 @@ class Publisher:
     def _start(self, config: PublisherConfig) -> None:
         self.config = config
         self.topic = config.topic
-        self._inflight: list[Delivery] = []  # since the last flush, minus pruned successes
+        self._failed: dict[int, tuple[Delivery, BaseException]] = {}
         self._lock = threading.Lock()
+        self._sent = 0
+        self._samples: deque[Any] = deque()  # every _SAMPLE_EVERY-th future, oldest first
         self._closed = False
         self._stamp_second = -1.0
         self._stamp = b""
@@ -198,16 +211,17 @@ class Publisher:
         """Hand an encoded event to the producer (fire-and-forget); see `publish`."""
         if self._closed:
             raise PublisherClosed(f"publisher for {self.topic} is closed")
-        if len(self._inflight) >= self.config.max_pending:
-            self._make_room()
         try:
             future = self._producer.send(self.topic, value=encoded.value, key=encoded.key)
         except kafka_errors.KafkaError as exc:
             raise translate(exc, encoded.event_id) from None
-        delivery = Delivery(encoded.event_id, future)
-        self._inflight.append(delivery)
-        if self.config.on_error is not None:
-            future.add_errback(self._report, delivery)
+        delivery = Delivery(encoded.event_id, future, self)
+        future.add_errback(delivery._on_failure)
+        self._sent += 1
+        if self._sent % _SAMPLE_EVERY == 0:
+            self._samples.append(future)
+            if len(self._samples) * _SAMPLE_EVERY > self.config.max_pending:
+                self._make_room()
         return delivery
 
     def publish(self, event: Envelope) -> Delivery:
@@ -242,14 +256,15 @@ class Publisher:
         flush (except those whose failure the caller already got from the Delivery).
         """
         self._flush_producer(timeout)
+        self._samples.clear()
         with self._lock:
-            inflight, self._inflight = self._inflight, []
-        failed = [d for d in inflight if d._future.exception is not None and not d._observed]
-        if failed:
-            errors = [translate(d._future.exception, d.event_id) for d in failed]
+            failed, self._failed = self._failed, {}
+        unseen = [(d, exc) for d, exc in failed.values() if not d._observed]
+        if unseen:
+            errors = [translate(exc, d.event_id) for d, exc in unseen]
             raise DeliveryFailed(
-                f"{len(failed)} events not delivered to {self.topic}; first: {errors[0]}",
-                event_ids=[d.event_id for d in failed],
+                f"{len(unseen)} events not delivered to {self.topic}; first: {errors[0]}",
+                event_ids=[d.event_id for d, _ in unseen],
                 retriable=all(e.retriable for e in errors),
             )
 
@@ -278,33 +293,34 @@ class Publisher:
                 continue
 
     def _make_room(self) -> None:
-        """Backpressure: drop settled deliveries; wait for the oldest while too many are not."""
-        low_water = self.config.max_pending // 2
+        """Backpressure: wait until at most half of `max_pending` events are unsettled."""
+        samples = self._samples
         deadline = (
             time.monotonic() + (self.config.delivery_timeout_ms + self.config.max_block_ms) / 1000
         )
-        with self._lock:
-            # keep failures the caller has not seen yet: flush raises them
-            self._inflight = [
-                d
-                for d in self._inflight
-                if not d._future.is_done or (d._future.exception is not None and not d._observed)
-            ]
-            pending = [d for d in self._inflight if not d._future.is_done]
-        while len(pending) > low_water:
-            oldest = pending[len(pending) - low_water - 1]
+        while samples and (
+            samples[0].is_done or len(samples) * _SAMPLE_EVERY > self.config.max_pending // 2
+        ):
+            oldest = samples[0]
             try:
-                oldest._future.get(timeout=max(deadline - time.monotonic(), 0.001))
+                oldest.get(timeout=max(deadline - time.monotonic(), 0.001))
             except Exception:  # a failure is for flush to report
-                if not oldest._future.is_done:
+                if not oldest.is_done:
                     raise BrokerUnavailable(
-                        f"{len(pending)} events to {self.topic} still unacknowledged"
+                        f"{len(samples) * _SAMPLE_EVERY} events to {self.topic} "
+                        "still unacknowledged"
                     ) from None
-            pending = [d for d in pending if not d._future.is_done]
+            samples.popleft()
 
-    def _report(self, delivery: Delivery, exc: BaseException) -> None:
+    def _record_failure(self, delivery: Delivery, exc: BaseException) -> None:
+        with self._lock:
+            self._failed[id(delivery)] = (delivery, exc)
         if self.config.on_error is not None:
             self.config.on_error(delivery.event_id, translate(exc, delivery.event_id))
+
+    def _forget_failure(self, delivery: Delivery) -> None:
+        with self._lock:
+            self._failed.pop(id(delivery), None)
 
     def __enter__(self) -> Publisher:
         return self
