@@ -31,6 +31,9 @@ catalogue: setup
 
 bench: setup
 	$(BIN)/python bench/bench_codec.py
+	$(BIN)/python -m bench.bench_publish
+	$(BIN)/python -m bench.bench_collector
+	$(BIN)/python -m bench.bench_import
 
 up: setup
 	$(BIN)/rapport infra up

@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import sqlalchemy as sa
 
 from infra import services
 from infra.settings import Settings
-from producers import Publisher
+from producers import Publisher, PublisherConfig
+from producers.errors import PublishError
 from projections.engagement import EngagementParameters
 from projections.scores import ScoreParameters
 from projections.store import make_engine
 from projections.value import RfmWeights
 from streams.rebuild import Rebuilder
 from streams.worker import WorkerConfig
+
+if TYPE_CHECKING:  # the collector's imports (FastAPI…) are paid only by `rapport collector`
+    from fastapi import FastAPI
+
+    from collector.sources import PostgresSources
 
 
 def require_services(settings: Settings) -> None:
@@ -26,8 +34,9 @@ def engine(settings: Settings) -> sa.Engine:
     return make_engine(settings.db_url)
 
 
-def publisher(settings: Settings) -> Publisher:
-    return Publisher(settings.bootstrap, settings.topic)
+def publisher(settings: Settings, **options: Any) -> Publisher:
+    """The SDK publisher to the touchpoint topic; options as in PublisherConfig."""
+    return Publisher(settings.bootstrap, settings.topic, **options)
 
 
 def worker_config(settings: Settings, *, batch_size: int = 1000) -> WorkerConfig:
@@ -65,3 +74,73 @@ def rebuilder(settings: Settings, *, batch_size: int = 20_000) -> Rebuilder:
         batch_size=batch_size,
         params=score_parameters(settings),
     )
+
+
+def sources(settings: Settings) -> PostgresSources:
+    """The write-key store, its table created if missing."""
+    from collector.sources import PostgresSources
+
+    store = PostgresSources(engine(settings))
+    store.create_schema()
+    return store
+
+
+def collector_app(settings: Settings) -> FastAPI:
+    """The HTTP collector. Needs PostgreSQL now; Kafka may come later (503 until then)."""
+    from collector.app import CollectorDeps, RequestLimits, create_app
+    from collector.ingest import IngestLimits, Ingestor
+    from collector.segment import TrackMapping
+    from collector.sources import CachedKeys
+    from infra.kafka import broker_answers
+
+    store = sources(settings)
+    publisher = Publisher.from_config(
+        PublisherConfig(
+            bootstrap=settings.bootstrap,
+            topic=settings.topic,
+            linger_ms=2,
+            connect_eagerly=False,
+            max_block_ms=settings.collector_kafka_max_block_ms,
+            request_timeout_ms=int(settings.collector_ack_timeout_s * 1000),
+            delivery_timeout_ms=int(settings.collector_ack_timeout_s * 1000) + 5000,
+        )
+    )
+
+    def database_answers() -> bool:
+        try:
+            with store.engine.connect() as conn:
+                conn.execute(sa.text("SELECT 1"))
+            return True
+        except sa.exc.SQLAlchemyError:
+            return False
+
+    def shutdown() -> None:
+        try:
+            publisher.close(timeout=settings.collector_ack_timeout_s)
+        except PublishError:
+            pass  # those requests were already answered 503: their clients retry them
+        finally:
+            store.engine.dispose()
+
+    deps = CollectorDeps(
+        keys=CachedKeys(store, ttl_s=settings.collector_key_cache_s),
+        ingestor=Ingestor(
+            publisher,
+            IngestLimits(
+                max_event_bytes=settings.collector_max_event_bytes,
+                ack_timeout_s=settings.collector_ack_timeout_s,
+            ),
+        ),
+        mapping=TrackMapping.load(settings.collector_track_mapping),
+        limits=RequestLimits(
+            max_body_bytes=settings.collector_max_body_bytes,
+            max_batch_events=settings.collector_max_batch_events,
+            default_rate=settings.collector_rate_limit,
+        ),
+        readiness={
+            "kafka": lambda: broker_answers(settings.bootstrap, timeout_s=2.0),
+            "database": database_answers,
+        },
+        on_shutdown=shutdown,
+    )
+    return create_app(deps)

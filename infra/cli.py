@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from infra import cli_dlq, cli_query, cli_replay
+from infra import cli_dlq, cli_ingest, cli_query, cli_replay
 from infra.schemas_cli import schemas_app
 from schemas.errors import RapportError
 
@@ -21,6 +21,7 @@ app = typer.Typer(
 infra_app = typer.Typer(no_args_is_help=True, help="Run the local Kafka broker and PostgreSQL.")
 app.add_typer(infra_app, name="infra")
 app.add_typer(schemas_app, name="schemas")
+cli_ingest.register(app)  # collector, sources, import, simulate
 
 # Piped output (CI logs, `| less`) gets a wide console so tables do not wrap into noise.
 out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 160)

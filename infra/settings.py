@@ -49,6 +49,34 @@ class Settings(BaseSettings):
         "active version (so a replay's swap hands the live stream over).",
     )
 
+    # The HTTP collector (`rapport collector`).
+    collector_host: str = "127.0.0.1"
+    collector_port: int = 8088
+    collector_max_body_bytes: int = Field(
+        default=1024 * 1024, description="Largest request body (after gzip), else 413."
+    )
+    collector_max_batch_events: int = Field(default=1000, description="Most events per request.")
+    collector_max_event_bytes: int = Field(
+        default=32 * 1024, description="Largest single event as stored in Kafka, else 413."
+    )
+    collector_rate_limit: float = Field(
+        default=5000.0, description="Events per second per source, unless the source sets one."
+    )
+    collector_ack_timeout_s: float = Field(
+        default=15.0, description="How long a request waits for Kafka's acks before 503."
+    )
+    collector_kafka_max_block_ms: int = Field(
+        default=2000, description="How long a send waits for Kafka metadata before 503."
+    )
+    collector_track_mapping: Path | None = Field(
+        default=None,
+        description="TOML file mapping Segment track event names to Rapport types "
+        "(added to, and overriding, the built-in e-commerce and e-mail mappings).",
+    )
+    collector_key_cache_s: float = Field(
+        default=2.0, description="How long a verified write key is trusted before re-checking."
+    )
+
     @property
     def local_kafka(self) -> bool:
         return self.kafka_bootstrap is None

@@ -1,5 +1,13 @@
-"""The write side: publish validated touchpoints to Kafka."""
+"""The write side: the Python SDK (publisher), the bulk importer and the simulator."""
 
-from producers.publisher import Publisher
+from producers.errors import PublishError
+from producers.publisher import Acknowledged, Delivery, EncodedEvent, Publisher, PublisherConfig
 
-__all__ = ["Publisher"]
+__all__ = [
+    "Acknowledged",
+    "Delivery",
+    "EncodedEvent",
+    "PublishError",
+    "Publisher",
+    "PublisherConfig",
+]

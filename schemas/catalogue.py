@@ -190,8 +190,10 @@ def _fields_table(schema: dict[str, Any], defs: dict[str, Any]) -> list[str]:
     return rows
 
 
-def _describe(prop: dict[str, Any], defs: dict[str, Any]) -> tuple[str, list[str]]:
+def _describe(prop: dict[str, Any] | bool, defs: dict[str, Any]) -> tuple[str, list[str]]:
     """(type, constraints) of one property, in words."""
+    if isinstance(prop, bool):  # JSON Schema's `true`: any JSON value
+        return "any JSON", []
     if "$ref" in prop:
         name = prop["$ref"].rsplit("/", 1)[-1]
         target = defs[name]

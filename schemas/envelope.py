@@ -178,6 +178,11 @@ class Envelope(Frozen):
     correlation_id: Identifier | None = Field(
         default=None, description="Ties related events together, e.g. the events of one order."
     )
+    context: dict[str, Any] | None = Field(
+        default=None,
+        description="The circumstances as the emitter reported them (device, page, library, "
+        "campaign, e.g. Segment's `context`), kept as sent; projections do not interpret it.",
+    )
     payload: SerializeAsAny[Payload]
 
     def __new__(cls, **data: Any) -> Self:
@@ -233,6 +238,7 @@ class Envelope(Frozen):
         campaign_id: str | None = None,
         correlation_id: str | None = None,
         received_at: datetime | None = None,
+        context: dict[str, Any] | None = None,
     ) -> Envelope:
         """Build an event around `payload`, filling type, version and a fresh event_id.
 
@@ -263,6 +269,7 @@ class Envelope(Frozen):
                 customer=customer,
                 campaign_id=campaign_id,
                 correlation_id=correlation_id,
+                context=context,
                 payload=payload,
             )
         except ValidationError as exc:

@@ -163,6 +163,16 @@ def _values_for(schema: Mapping[str, Any]) -> SearchStrategy[Any]:
         return _values_for(schema["schema"])
     if kind == "model":
         return _model_inputs(schema)
+    if kind == "any":  # free-form JSON, e.g. an emitter's context
+        text = st.text(
+            st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=20
+        )
+        scalars = st.none() | st.booleans() | st.integers(-(10**9), 10**9) | text
+        return st.recursive(
+            scalars,
+            lambda inner: st.lists(inner, max_size=3) | st.dictionaries(text, inner, max_size=3),
+            max_leaves=6,
+        )
     raise NotImplementedError(
         f"tests/strategies.py cannot generate values for a {kind!r} schema yet: {schema}"
     )

@@ -106,3 +106,80 @@ def serving(app: object) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(10)
+
+
+@contextmanager
+def running_collector(settings: Settings, **extra_env: str) -> Iterator[str]:
+    """The real `rapport collector` on a free port; yields its base URL once it answers."""
+    import httpx
+
+    port = free_port()
+    log = settings.state_dir / f"collector-{port}.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "ab") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "infra.cli", "collector", "--port", str(port)],
+            env=child_env(settings, **extra_env),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+    base = f"http://127.0.0.1:{port}"
+
+    def answers() -> bool:
+        if process.poll() is not None:
+            raise AssertionError(f"collector exited {process.returncode}: {log.read_text()}")
+        try:
+            return httpx.get(f"{base}/healthz", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    try:
+        wait_for(answers, timeout=60, what="collector to answer /healthz")
+        yield base
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def consume(settings: Settings, count: int, *, timeout: float = 30) -> list[tuple[bytes, dict]]:
+    """The first `count` records of the touchpoint topic as (key, decoded JSON)."""
+    import orjson
+    from kafka import KafkaConsumer
+
+    consumer = KafkaConsumer(
+        settings.topic,
+        bootstrap_servers=settings.bootstrap,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        consumer_timeout_ms=500,
+    )
+    records: list[tuple[bytes, dict]] = []
+    try:
+
+        def enough() -> bool:
+            records.extend((m.key, orjson.loads(m.value)) for m in consumer)
+            return len(records) >= count
+
+        wait_for(enough, timeout=timeout, interval=0, what=f"{count} records in {settings.topic}")
+    finally:
+        consumer.close()
+    return records
+
+
+def topic_size(settings: Settings) -> int:
+    """How many records the touchpoint topic holds (sum of end offsets)."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = KafkaConsumer(bootstrap_servers=settings.bootstrap)
+    try:
+        partitions = [
+            TopicPartition(settings.topic, p) for p in consumer.partitions_for_topic(settings.topic)
+        ]
+        return sum(consumer.end_offsets(partitions).values())
+    finally:
+        consumer.close()

@@ -1,0 +1,129 @@
+"""Segment messages → Rapport events, without HTTP or Kafka."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from collector.segment import SEGMENT_NAMESPACE, MappingError, SegmentTranslator, TrackMapping
+
+RECEIVED = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
+
+
+def translator(mapping: TrackMapping | None = None) -> SegmentTranslator:
+    return SegmentTranslator("shop", RECEIVED, mapping or TrackMapping.load())
+
+
+def test_clock_skew_is_taken_out_of_event_time() -> None:
+    t = translator()
+    [event] = t.message(
+        {
+            "type": "track",
+            "userId": "u",
+            "event": "X",
+            "timestamp": "2020-01-01T00:00:00Z",  # the device clock is years off…
+            "sentAt": "2020-01-01T00:05:00Z",  # …but consistently so
+        }
+    )
+    assert event.occurred_at == RECEIVED - timedelta(minutes=5)
+    assert event.received_at == RECEIVED
+
+
+def test_message_ids_become_stable_event_ids() -> None:
+    given = uuid.uuid4()
+    [a] = translator().message(
+        {"type": "track", "userId": "u", "event": "X", "messageId": str(given)}
+    )
+    [b] = translator().message({"type": "track", "userId": "u", "event": "X", "messageId": "m-1"})
+    [c] = translator().message({"type": "track", "userId": "u", "event": "X", "messageId": "m-1"})
+    [d] = translator().message({"type": "track", "userId": "u", "event": "X"})
+    [e] = translator().message({"type": "track", "userId": "u", "event": "X"})
+    assert a.event_id == given
+    assert b.event_id == c.event_id == uuid.uuid5(SEGMENT_NAMESPACE, "shop/m-1")
+    assert d.event_id == e.event_id  # no messageId: derived from the content
+
+
+def test_identify_updates_the_profile_and_links_identities() -> None:
+    profile, link = translator().message(
+        {
+            "type": "identify",
+            "userId": "u1",
+            "anonymousId": "a1",
+            "traits": {"address": {"city": "Hue"}, "tags": ["a"]},
+        }
+    )
+    assert profile.type == "profile.updated"
+    assert profile.payload.traits == {"address.city": "Hue", "tags": '["a"]'}
+    assert link.type == "identity.linked" and link.event_id != profile.event_id
+    assert (link.payload.identifier, link.payload.linked_to) == ("anon:a1", "customer:u1")
+
+
+def test_mapped_track_keeps_unused_properties_in_context() -> None:
+    [event] = translator().message(
+        {
+            "type": "track",
+            "userId": "u",
+            "event": "Order Completed",
+            "properties": {"order_id": "o", "revenue": "9.5", "tax": 1, "products": []},
+            "context": {"locale": "vi-VN"},
+        }
+    )
+    assert event.type == "commerce.purchased"
+    assert (event.payload.amount, event.payload.currency) == (9.5, "USD")  # spec default
+    assert event.context == {"locale": "vi-VN", "properties": {"tax": 1}}
+
+
+def test_problems_name_the_path_in_the_request_body() -> None:
+    t = translator()
+    t.batch(
+        {
+            "batch": [
+                {"type": "track", "event": "X"},
+                {"type": "page", "userId": "u"},
+                {
+                    "type": "track",
+                    "userId": "u",
+                    "event": "Order Completed",
+                    "properties": {
+                        "order_id": "o",
+                        "total": 1,
+                        "products": [{"sku": "s", "price": "free"}],
+                    },
+                },
+                {"type": "track", "userId": "u", "event": "X", "timestamp": "yesterday"},
+            ]
+        }
+    )
+    paths = {p.path for p in t.problems}
+    assert paths == {
+        "batch[0].userId",
+        "batch[1].properties.url",
+        "batch[2].properties.products[0].price",
+        "batch[3].timestamp",
+    }
+
+
+def test_a_mapping_file_extends_the_builtin_one(tmp_path: Path) -> None:
+    path = tmp_path / "mapping.toml"
+    path.write_text(
+        '[track."Ticket Opened"]\ntype = "support.ticket_opened"\n'
+        'fields.ticket_id = "properties.id"\nfields.subject = "properties.title"\n'
+    )
+    mapping = TrackMapping.load(path)
+    assert {"Order Completed", "Ticket Opened"} <= set(mapping.rules)
+    [event] = translator(mapping).message(
+        {
+            "type": "track",
+            "userId": "u",
+            "event": "Ticket Opened",
+            "properties": {"id": "T1", "title": "help"},
+        }
+    )
+    assert event.type == "support.ticket_opened" and event.payload.ticket_id == "T1"
+
+    path.write_text('[track."X"]\ntype = "support.ticket_opened"\nfields.nope = "properties.id"\n')
+    with pytest.raises(MappingError, match="has no field"):
+        TrackMapping.load(path)
