@@ -130,6 +130,7 @@ def run_worker(config: WorkerConfig, *, loglevel: str = "warn") -> None:
     engine = make_engine(config.database_url)
     create_schema(engine, config.schema)
     engine.dispose()
+    config.data_dir.mkdir(parents=True, exist_ok=True)  # faust creates only the last level
     app = build_app(config)
     worker = faust.Worker(app, loglevel=loglevel, quiet=True)
     worker.execute_from_commandline()
