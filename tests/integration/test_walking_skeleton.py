@@ -72,3 +72,14 @@ def test_redelivery_and_a_killed_worker_change_nothing(rapport_settings: Setting
 
         _wait(caught_up, what="worker caught up with the duplicates")
     assert _rows(engine) == _expected(events)
+
+
+def test_worker_starts_on_a_fresh_state_directory(rapport_settings: Settings, tmp_path) -> None:
+    """With external services and no `infra up`, nothing has created the state directory."""
+    fresh = rapport_settings.model_copy(update={"state_dir": tmp_path / "never" / "made"})
+    event = next(sample_calls(customers=1, calls=1, seed=13))
+    with Publisher(fresh.bootstrap, fresh.topic) as publisher:
+        publisher.publish_all([event])
+    engine = sa.create_engine(fresh.db_url)
+    with running_worker(fresh, log=tmp_path / "worker.log"):
+        wait_for(lambda: len(_rows(engine)) == 1, what="the event projected")
