@@ -24,7 +24,7 @@ app.add_typer(schemas_app, name="schemas")
 cli_ingest.register(app)  # collector, sources, import, simulate
 
 # Piped output (CI logs, `| less`) gets a wide console so tables do not wrap into noise.
-out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 160)
+out = Console(soft_wrap=True, emoji=False, width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True, soft_wrap=True)
 
 
@@ -105,11 +105,14 @@ def worker(
 def demo(
     customers: Annotated[int, typer.Option(min=1)] = 5,
     calls: Annotated[int, typer.Option(min=1)] = 60,
+    simulated: Annotated[
+        int, typer.Option(min=0, help="Simulated touchpoints, all channels.")
+    ] = 3000,
 ) -> None:
     """Start what is not running, publish a burst of calls, project them, show a timeline."""
     from infra.demo import run_demo
 
-    run_demo(_settings(), customers=customers, calls=calls, console=out)
+    run_demo(_settings(), customers=customers, calls=calls, simulated=simulated, console=out)
 
 
 cli_query.register(app, out, _settings)

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from infra.cli_query import print_json
 
@@ -31,7 +32,8 @@ def register(app: typer.Typer, out: Console, settings_factory: Any) -> None:
             table.add_column(column)
         for r in records:
             failed = r.failed_at.strftime("%Y-%m-%d %H:%M:%S") if r.failed_at else ""
-            table.add_row(r.ref, failed, r.source, r.event_id or "—", r.error[:120])
+            cells = (r.ref, failed, r.source, r.event_id or "—", r.error[:120])
+            table.add_row(*(Text(cell) for cell in cells))  # data, not rich markup
         out.print(table)
 
     @dlq.command("show")

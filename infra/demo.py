@@ -1,7 +1,12 @@
-"""`rapport demo`: one burst of calls through the real broker and worker, end to end."""
+"""`rapport demo`: touchpoints through the real broker and worker, end to end.
+
+A burst of call-center calls for a handful of customers plus a simulated history across
+every channel; then the busiest customer's timeline, profile and scores.
+"""
 
 from __future__ import annotations
 
+import itertools
 import subprocess
 import sys
 import time
@@ -12,17 +17,20 @@ from rich.console import Console
 
 from infra import bootstrap, services
 from infra.errors import InfraError
-from infra.render import timeline_table
+from infra.render import profile_tables, scores_table, timeline_table
 from infra.settings import Settings
 from producers.sample import sample_calls
-from projections.queries import customer_timeline
+from producers.simulator import simulate
+from projections.queries import customer_profile, customer_scores, customer_timeline
 from projections.store import create_schema
 from projections.tables import build_tables
 
 PROJECT_TIMEOUT_S = 120
 
 
-def run_demo(settings: Settings, *, customers: int, calls: int, console: Console) -> None:
+def run_demo(
+    settings: Settings, *, customers: int, calls: int, simulated: int, console: Console
+) -> None:
     began = time.monotonic()
     console.print("[bold]Rapport demo[/bold]: starting what is not running…")
     started = services.up(settings)
@@ -33,11 +41,14 @@ def run_demo(settings: Settings, *, customers: int, calls: int, console: Console
     try:
         engine = bootstrap.engine(settings)
         schema = create_schema(engine, settings.projection_schema).schema
-        events = list(sample_calls(customers, calls))
+        calls_burst = list(sample_calls(customers, calls))
+        history = list(itertools.islice(simulate(customers * 20, seed=11), simulated))
+        events = calls_burst + history
         with bootstrap.publisher(settings) as publisher:
             publisher.publish_all(events)
         console.print(
-            f"published {len(events)} calls for {customers} customers to {settings.topic}"
+            f"published {len(calls_burst)} calls for {customers} customers and {len(history)} "
+            f"simulated touchpoints across every channel to {settings.topic}"
         )
 
         log_path = settings.state_dir / "worker.log"
@@ -54,9 +65,19 @@ def run_demo(settings: Settings, *, customers: int, calls: int, console: Console
         console.print(f"worker projected every event (worker log: {log_path})")
 
         busiest = Counter(e.customer.partition_key for e in events).most_common(1)[0][0]
+        latest = max(e.occurred_at for e in events if e.customer.partition_key == busiest)
         with engine.connect() as conn:
-            page = customer_timeline(conn, busiest, limit=1000)
+            page = customer_timeline(conn, busiest, limit=20, newest_first=True)
+            profile = customer_profile(conn, busiest)
+            scores = customer_scores(
+                conn, busiest, as_of=latest, params=bootstrap.score_parameters(settings)
+            )
         console.print(timeline_table(busiest, page.rows))
+        if page.next_cursor:
+            console.print(f"(the 20 newest; `rapport timeline {busiest}` pages through all)")
+        for table in profile_tables(profile):
+            console.print(table)
+        console.print(scores_table(busiest, scores))
         engine.dispose()
     finally:
         if worker is not None:

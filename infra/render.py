@@ -6,11 +6,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from rich.table import Table
+from rich.text import Text
 
 
 def timeline_table(customer_id: str, rows: Sequence[dict[str, Any]]) -> Table:
     table = Table(
-        title=f"Timeline of {customer_id} ({len(rows)} touchpoints)", title_justify="left"
+        title=Text(f"Timeline of {customer_id} ({len(rows)} touchpoints)"), title_justify="left"
     )
     table.add_column("occurred at (UTC)", no_wrap=True)
     table.add_column("channel")
@@ -18,40 +19,46 @@ def timeline_table(customer_id: str, rows: Sequence[dict[str, Any]]) -> Table:
     table.add_column("summary")
     for row in rows:
         table.add_row(
-            row["occurred_at"].strftime("%Y-%m-%d %H:%M"),
-            row["channel"],
-            row["type"],
-            row["summary"],
+            *_cells(
+                row["occurred_at"].strftime("%Y-%m-%d %H:%M"),
+                row["channel"],
+                row["type"],
+                row["summary"],
+            )
         )
     return table
 
 
 def profile_tables(profile: dict[str, Any]) -> list[Table]:
     head = Table(
-        title=f"Profile of {profile['customer_id']}", title_justify="left", show_header=False
+        title=Text(f"Profile of {profile['customer_id']}"), title_justify="left", show_header=False
     )
     head.add_column("field", style="bold")
     head.add_column("value")
-    head.add_row("identifiers", ", ".join(profile["identifiers"]))
-    head.add_row("first seen", _when(profile["first_seen"]))
-    head.add_row("last seen", _when(profile["last_seen"]))
-    head.add_row("events", str(profile["events"]))
+    head.add_row(*_cells("identifiers", ", ".join(profile["identifiers"])))
+    head.add_row(*_cells("first seen", _when(profile["first_seen"])))
+    head.add_row(*_cells("last seen", _when(profile["last_seen"])))
+    head.add_row(*_cells("events", str(profile["events"])))
     for key, value in profile["traits"].items():
-        head.add_row(f"trait: {key}", str(value))
+        head.add_row(*_cells(f"trait: {key}", str(value)))
     if profile["preferences"]:
         prefs = profile["preferences"]
-        head.add_row("allowed channels", ", ".join(prefs.get("allowed_channels") or []) or "none")
+        head.add_row(
+            *_cells("allowed channels", ", ".join(prefs.get("allowed_channels") or []) or "none")
+        )
         if prefs.get("max_contacts_per_week") is not None:
-            head.add_row("max contacts/week", str(prefs["max_contacts_per_week"]))
+            head.add_row(*_cells("max contacts/week", str(prefs["max_contacts_per_week"])))
         if prefs.get("quiet_hours"):
             q = prefs["quiet_hours"]
-            head.add_row("quiet hours", f"{q['start']}–{q['end']} {q['timezone']}")
+            head.add_row(*_cells("quiet hours", f"{q['start']}–{q['end']} {q['timezone']}"))
     channels = Table(title="Channels", title_justify="left")
     channels.add_column("channel")
     channels.add_column("events", justify="right")
     channels.add_column("last contact (UTC)")
     for channel, count in sorted(profile["channel_counts"].items(), key=lambda kv: -kv[1]):
-        channels.add_row(channel, str(count), profile["last_contact"].get(channel, "")[:16])
+        channels.add_row(
+            *_cells(channel, str(count), profile["last_contact"].get(channel, "")[:16])
+        )
     tables = [head, channels]
     if profile["consent"]:
         consent = Table(title="Consent", title_justify="left")
@@ -59,7 +66,9 @@ def profile_tables(profile: dict[str, Any]) -> list[Table]:
         consent.add_column("state")
         consent.add_column("since")
         for key, state in sorted(profile["consent"].items()):
-            consent.add_row(key, "opted in" if state["opted_in"] else "opted out", state["at"][:16])
+            consent.add_row(
+                *_cells(key, "opted in" if state["opted_in"] else "opted out", state["at"][:16])
+            )
         tables.append(consent)
     return tables
 
@@ -78,7 +87,7 @@ def _num(value: Any, digits: int = 2) -> str:
 
 def scores_table(customer_id: str, data: dict[str, Any]) -> Table:
     table = Table(
-        title=f"Scores of {customer_id} as of {data['as_of']:%Y-%m-%d %H:%M} UTC",
+        title=Text(f"Scores of {customer_id} as of {data['as_of']:%Y-%m-%d %H:%M} UTC"),
         title_justify="left",
         show_header=False,
     )
@@ -96,42 +105,48 @@ def scores_table(customer_id: str, data: dict[str, Any]) -> Table:
         ("share of wallet", "share_of_wallet", 3),
         ("engagement", "engagement", 3),
     ):
-        table.add_row(label, _num(data.get(key), digits))
+        table.add_row(*_cells(label, _num(data.get(key), digits)))
     base = data.get("base")
     if base:
         table.add_row(
-            "RFM (R/F/M)",
-            f"{base['rfm_recency']}/{base['rfm_frequency']}/"
-            f"{base['rfm_monetary']} = {_num(base['rfm_score'], 1)}",
+            *_cells(
+                "RFM (R/F/M)",
+                f"{base['rfm_recency']}/{base['rfm_frequency']}/"
+                f"{base['rfm_monetary']} = {_num(base['rfm_score'], 1)}",
+            )
         )
-        table.add_row("value tier", f"{base['tier']} (as of {base['as_of']:%Y-%m-%d})")
+        table.add_row(*_cells("value tier", f"{base['tier']} (as of {base['as_of']:%Y-%m-%d})"))
     else:
-        table.add_row("RFM, tier", "run `rapport refresh-scores`")
+        table.add_row(*_cells("RFM, tier", "run `rapport refresh-scores`"))
     return table
 
 
 def top_table(by: str, rows: Sequence[dict[str, Any]]) -> Table:
     as_of = rows[0]["as_of"].strftime("%Y-%m-%d %H:%M") if rows else "—"
-    table = Table(title=f"Top {len(rows)} by {by} (scores as of {as_of})", title_justify="left")
+    table = Table(
+        title=Text(f"Top {len(rows)} by {by} (scores as of {as_of})"), title_justify="left"
+    )
     for column in ("#", "customer", "CLV", "P(Active)", "RFM", "engagement", "past value", "tier"):
         table.add_column(column, justify="left" if column in ("customer", "tier") else "right")
     for rank, r in enumerate(rows, 1):
         table.add_row(
-            str(rank),
-            r["customer_id"],
-            _num(r["clv"]),
-            _num(r["p_active"], 3),
-            _num(r["rfm_score"], 1),
-            _num(r["engagement"], 2),
-            _num(r["past_value"]),
-            r["tier"] or "—",
+            *_cells(
+                str(rank),
+                r["customer_id"],
+                _num(r["clv"]),
+                _num(r["p_active"], 3),
+                _num(r["rfm_score"], 1),
+                _num(r["engagement"], 2),
+                _num(r["past_value"]),
+                r["tier"] or "—",
+            )
         )
     return table
 
 
 def segment_tables(data: dict[str, Any]) -> list[Table]:
     as_of = data["as_of"].strftime("%Y-%m-%d %H:%M") if data["as_of"] else "never refreshed"
-    tiers = Table(title=f"Value tiers (as of {as_of})", title_justify="left")
+    tiers = Table(title=Text(f"Value tiers (as of {as_of})"), title_justify="left")
     for column in (
         "tier",
         "customers",
@@ -143,16 +158,23 @@ def segment_tables(data: dict[str, Any]) -> list[Table]:
         tiers.add_column(column, justify="left" if column == "tier" else "right")
     for r in data["tiers"]:
         tiers.add_row(
-            r["tier"] or "—",
-            str(r["customers"]),
-            _num(r["avg_clv"]),
-            _num(r["avg_p_active"], 3),
-            _num(r["total_past_value"]),
-            _num(r["avg_engagement"]),
+            *_cells(
+                r["tier"] or "—",
+                str(r["customers"]),
+                _num(r["avg_clv"]),
+                _num(r["avg_p_active"], 3),
+                _num(r["total_past_value"]),
+                _num(r["avg_engagement"]),
+            )
         )
     bands = Table(title="RFM bands", title_justify="left")
     for column in ("RFM score", "customers", "avg CLV"):
         bands.add_column(column, justify="right")
     for r in data["rfm_bands"]:
-        bands.add_row(f"{int(r['rfm_band'])}+", str(r["customers"]), _num(r["avg_clv"]))
+        bands.add_row(*_cells(f"{int(r['rfm_band'])}+", str(r["customers"]), _num(r["avg_clv"])))
     return [tiers, bands]
+
+
+def _cells(*values: object) -> list[Text]:
+    """Cells as plain text: customer data must not be read as rich markup or emoji codes."""
+    return [value if isinstance(value, Text) else Text(str(value)) for value in values]

@@ -11,11 +11,14 @@ pytestmark = pytest.mark.integration
 
 
 def test_demo_prints_a_timeline_that_went_through_the_worker(rapport_settings: Settings) -> None:
-    result = rapport(rapport_settings, "demo", "--customers", "3", "--calls", "24")
+    result = rapport(
+        rapport_settings, "demo", "--customers", "3", "--calls", "24", "--simulated", "300"
+    )
     assert result.returncode == 0, result.stderr + result.stdout
-    assert "published 24 calls for 3 customers" in result.stdout
+    assert "published 24 calls for 3 customers and 300 simulated touchpoints" in result.stdout
     assert "worker projected every event" in result.stdout
-    assert "Timeline of cust-00" in result.stdout and "call_center.call" in result.stdout
+    for shown in ("Timeline of ", "Profile of ", "Channels", "Scores of ", "P(Active)"):
+        assert shown in result.stdout, shown
 
 
 def test_unreachable_broker_gives_one_clear_line(rapport_settings: Settings) -> None:
