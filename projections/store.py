@@ -120,17 +120,17 @@ class ProjectionStore:
         if not batch:
             return BatchResult(0, 0, 0)
         with self.engine.begin() as conn:
-            self.t = self._tables_of(conn)
-            stored = self._lock_positions(conn, {(r.topic, r.partition) for r in batch})
+            t = self._tables_of(conn)
+            stored = _lock_positions(conn, t, {(r.topic, r.partition) for r in batch})
             fresh = [r for r in batch if r.offset >= stored.get((r.topic, r.partition), 0)]
             events = [r.event for r in fresh if r.event is not None]
-            new_events = self._insert_timeline(conn, events)
+            new_events = _insert_timeline(conn, t, events)
             if new_events:
-                self._fold_profiles(conn, new_events)
-                self._insert_purchases(conn, new_events)
-                self._count_channels(conn, new_events)
+                _fold_profiles(conn, t, new_events)
+                _insert_purchases(conn, t, new_events)
+                _count_channels(conn, t, new_events)
             if fresh:
-                self._advance(conn, fresh)
+                _advance(conn, t, fresh)
         return BatchResult(len(new_events), len(events) - len(new_events), len(batch) - len(fresh))
 
     def positions(self, keys: set[tuple[str, int]]) -> dict[tuple[str, int], int]:
@@ -144,95 +144,101 @@ class ProjectionStore:
             )
             return {(r.topic, r.partition): r.next_offset for r in rows}
 
-    # -- steps ----------------------------------------------------------------------------
-    def _lock_positions(
-        self, conn: sa.Connection, keys: set[tuple[str, int]]
-    ) -> dict[tuple[str, int], int]:
-        p = self.t.positions
-        rows = conn.execute(
-            sa.select(p.c.topic, p.c.partition, p.c.next_offset)
-            .where(sa.tuple_(p.c.topic, p.c.partition).in_(sorted(keys)))
-            .order_by(p.c.topic, p.c.partition)
+
+# -- the steps of one batch, all inside its transaction ------------------------------------
+def _lock_positions(
+    conn: sa.Connection, t: Tables, keys: set[tuple[str, int]]
+) -> dict[tuple[str, int], int]:
+    p = t.positions
+    rows = conn.execute(
+        sa.select(p.c.topic, p.c.partition, p.c.next_offset)
+        .where(sa.tuple_(p.c.topic, p.c.partition).in_(sorted(keys)))
+        .order_by(p.c.topic, p.c.partition)
+        .with_for_update()
+    )
+    return {(r.topic, r.partition): r.next_offset for r in rows}
+
+
+def _insert_timeline(conn: sa.Connection, t: Tables, events: list[Envelope]) -> list[Envelope]:
+    """Insert timeline rows; return the events that were new (in input order)."""
+    if not events:
+        return []
+    unique: dict[Any, Envelope] = {}
+    for event in events:
+        unique.setdefault(event.event_id, event)
+    rows = []
+    for event in unique.values():
+        e = timeline_entry(event)
+        rows.append(
+            (
+                str(e.event_id),
+                e.customer_id,
+                e.occurred_at,
+                e.received_at,
+                e.channel,
+                e.type,
+                e.summary,
+                e.campaign_id,
+                json_text(e.payload),
+            )
+        )
+    inserted = insert_rows(conn, t.timeline, _TIMELINE_COLUMNS, rows, returning="event_id")
+    new_ids = {str(row[0]) for row in inserted}  # uuid or str, by adapter
+    return [e for e in unique.values() if str(e.event_id) in new_ids]
+
+
+def _fold_profiles(conn: sa.Connection, t: Tables, events: list[Envelope]) -> None:
+    by_customer: dict[str, list[Envelope]] = defaultdict(list)
+    for event in events:
+        by_customer[event.customer.partition_key].append(event)
+    c = t.customers
+    current = {
+        row.customer_id: from_row(row)
+        for row in conn.execute(
+            sa.select(c)
+            .where(c.c.customer_id.in_(sorted(by_customer)))
+            .order_by(c.c.customer_id)
             .with_for_update()
         )
-        return {(r.topic, r.partition): r.next_offset for r in rows}
+    }
+    columns = [col.name for col in c.columns]
+    jsonb = {col.name for col in c.columns if isinstance(col.type, JSONB)}
+    rows = []
+    for customer_id in sorted(by_customer):
+        folded = profile_projector.fold(current.get(customer_id), by_customer[customer_id])
+        assert folded is not None
+        row = to_row(folded)
+        rows.append(tuple(json_text(row[k]) if k in jsonb else row[k] for k in columns))
+    insert_rows(conn, c, columns, rows, on_conflict=upsert_all_columns(c))
 
-    def _insert_timeline(self, conn: sa.Connection, events: list[Envelope]) -> list[Envelope]:
-        """Insert timeline rows; return the events that were new (in input order)."""
-        if not events:
-            return []
-        unique: dict[Any, Envelope] = {}
-        for event in events:
-            unique.setdefault(event.event_id, event)
-        rows = []
-        for event in unique.values():
-            e = timeline_entry(event)
-            rows.append(
-                (
-                    str(e.event_id),
-                    e.customer_id,
-                    e.occurred_at,
-                    e.received_at,
-                    e.channel,
-                    e.type,
-                    e.summary,
-                    e.campaign_id,
-                    json_text(e.payload),
-                )
-            )
-        inserted = insert_rows(conn, self.t.timeline, _TIMELINE_COLUMNS, rows, returning="event_id")
-        new_ids = {str(row[0]) for row in inserted}  # uuid or str, by adapter
-        return [e for e in unique.values() if str(e.event_id) in new_ids]
 
-    def _fold_profiles(self, conn: sa.Connection, events: list[Envelope]) -> None:
-        by_customer: dict[str, list[Envelope]] = defaultdict(list)
-        for event in events:
-            by_customer[event.customer.partition_key].append(event)
-        c = self.t.customers
-        current = {
-            row.customer_id: from_row(row)
-            for row in conn.execute(
-                sa.select(c)
-                .where(c.c.customer_id.in_(sorted(by_customer)))
-                .order_by(c.c.customer_id)
-                .with_for_update()
-            )
-        }
-        columns = [col.name for col in c.columns]
-        jsonb = {col.name for col in c.columns if isinstance(col.type, JSONB)}
-        rows = []
-        for customer_id in sorted(by_customer):
-            folded = profile_projector.fold(current.get(customer_id), by_customer[customer_id])
-            assert folded is not None
-            row = to_row(folded)
-            rows.append(tuple(json_text(row[k]) if k in jsonb else row[k] for k in columns))
-        insert_rows(conn, c, columns, rows, on_conflict=upsert_all_columns(c))
+def _insert_purchases(conn: sa.Connection, t: Tables, events: list[Envelope]) -> None:
+    rows = [astuple(row) for e in events if (row := purchase_row(e)) is not None]
+    rows = [(str(r[0]), *r[1:]) for r in rows]
+    insert_rows(conn, t.purchases, _PURCHASE_COLUMNS, rows)
 
-    def _insert_purchases(self, conn: sa.Connection, events: list[Envelope]) -> None:
-        rows = [astuple(row) for e in events if (row := purchase_row(e)) is not None]
-        rows = [(str(r[0]), *r[1:]) for r in rows]
-        insert_rows(conn, self.t.purchases, _PURCHASE_COLUMNS, rows)
 
-    def _count_channels(self, conn: sa.Connection, events: list[Envelope]) -> None:
-        insert_rows(
-            conn,
-            self.t.channel_daily,
-            ("day", "channel", "type", "events"),
-            [(*key, n) for key, n in sorted(daily_counts(events).items())],
-            on_conflict="(day, channel, type) DO UPDATE "
-            "SET events = channel_daily.events + EXCLUDED.events",
-        )
+def _count_channels(conn: sa.Connection, t: Tables, events: list[Envelope]) -> None:
+    insert_rows(
+        conn,
+        t.channel_daily,
+        ("day", "channel", "type", "events"),
+        [(*key, n) for key, n in sorted(daily_counts(events).items())],
+        on_conflict="(day, channel, type) DO UPDATE "
+        "SET events = channel_daily.events + EXCLUDED.events",
+    )
 
-    def _advance(self, conn: sa.Connection, fresh: Sequence[PositionedEvent]) -> None:
-        next_offsets: dict[tuple[str, int], int] = {}
-        for r in fresh:
-            key = (r.topic, r.partition)
-            next_offsets[key] = max(next_offsets.get(key, 0), r.offset + 1)
-        insert_rows(
-            conn,
-            self.t.positions,
-            ("topic", "partition", "next_offset"),
-            [(t, n, o) for (t, n), o in sorted(next_offsets.items())],
-            on_conflict="(topic, partition) DO UPDATE "
-            "SET next_offset = greatest(positions.next_offset, EXCLUDED.next_offset)",
-        )
+
+def _advance(conn: sa.Connection, t: Tables, fresh: Sequence[PositionedEvent]) -> None:
+    next_offsets: dict[tuple[str, int], int] = {}
+    for r in fresh:
+        key = (r.topic, r.partition)
+        next_offsets[key] = max(next_offsets.get(key, 0), r.offset + 1)
+    insert_rows(
+        conn,
+        t.positions,
+        ("topic", "partition", "next_offset"),
+        [(t, n, o) for (t, n), o in sorted(next_offsets.items())],
+        on_conflict="(topic, partition) DO UPDATE "
+        "SET next_offset = greatest(positions.next_offset, EXCLUDED.next_offset)",
+    )
