@@ -52,6 +52,9 @@ def build_app(config: WorkerConfig) -> faust.App:
         broker_commit_every=config.batch_size,
         broker_commit_interval=1.0,
         broker_session_timeout=config.session_timeout_s,
+        # Room for a few batches in flight: with faust's default (4096) a batch larger than
+        # the buffer stalls the stream until the store has written the previous one.
+        stream_buffer_maxsize=max(4096, 4 * config.batch_size),
         broker_heartbeat_interval=config.session_timeout_s / 4,
     )
     topic = app.topic(
