@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: setup demo test lint bench catalogue up down clean
+.PHONY: setup demo test lint bench bench-scripts catalogue up down clean
 
 setup: $(STAMP)
 
@@ -29,7 +29,13 @@ test: lint
 catalogue: setup
 	$(BIN)/rapport schemas catalogue docs/events.md
 
+# Every figure against its physical reference (about 25 min at the default 1M events);
+# results, worker profile and logs go to bench/results/ (not committed).
 bench: setup
+	$(BIN)/rapport bench --out bench/results/latest.json
+
+# The focused benchmarks that came before `rapport bench`.
+bench-scripts: setup
 	$(BIN)/python bench/bench_codec.py
 	$(BIN)/python -m bench.bench_publish
 	$(BIN)/python -m bench.bench_collector

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from infra import cli_dlq, cli_ingest, cli_query, cli_replay
+from infra import cli_bench, cli_dlq, cli_ingest, cli_query, cli_replay
 from infra.schemas_cli import schemas_app
 from schemas.errors import RapportError
 
@@ -118,6 +118,7 @@ def demo(
 cli_query.register(app, out, _settings)
 cli_dlq.register(app, out, _settings)
 cli_replay.register(app, out, _settings)
+cli_bench.register(app, out, _settings)
 
 
 def main() -> None:

@@ -12,6 +12,7 @@ start by minutes to weeks, so, as in real feeds, events do not arrive in event-t
 
 from __future__ import annotations
 
+import itertools
 import random
 import uuid
 from collections.abc import Callable, Iterator
@@ -111,13 +112,15 @@ def simulate(
     """Events of `customers` simulated customers from `start` on, forever, same for a seed."""
     rng = random.Random(seed)
     population = personas(customers, rng)
-    weights = [p.activity for p in population]
+    # Cumulative once: `choices` with plain weights re-sums all of them on every draw, which
+    # made each story cost O(customers). Same draws, so the same events for a seed.
+    cum_weights = list(itertools.accumulate(p.activity for p in population))
     stories, story_weights = zip(*_STORIES, strict=True)
     mean_gap = 86_400 / (customers * stories_per_customer_per_day)
     clock = 0.0
     while True:
         clock += rng.expovariate(1 / mean_gap)
-        persona = rng.choices(population, weights)[0]
+        persona = rng.choices(population, cum_weights=cum_weights)[0]
         story = rng.choices(stories, story_weights)[0]
         began = start + timedelta(seconds=clock)
         for offset, payload, who in story(rng, persona, began):

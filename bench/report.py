@@ -1,0 +1,183 @@
+"""The results of `rapport bench`: ratios to the physical references, targets met or
+missed, and the table that prints them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from rich.table import Table
+
+from bench.figures import QUERY_NAMES
+
+QUERY_LABELS = {
+    "timeline": "timeline page of 50 (heavy customer)",
+    "profile": "profile (heavy customer)",
+    "scores": "scores as of now (heavy customer)",
+    "top100": "top-100 by CLV (after refresh-scores)",
+}
+TIMELINE_P99_MS = 10.0
+FRESHNESS_P99_MS = 1000.0
+INGEST_FLOOR = 25_000.0
+
+
+def ratios(figures: dict[str, Any]) -> dict[str, float]:
+    median = {k: figures[k]["median"] for k in "ABCDEG"}
+    floor = min(median["C"], median["D"])
+    return {
+        "B/A": median["B"] / median["A"],
+        "E/min(C,D)": median["E"] / floor,
+        "G/min(C,D)": median["G"] / floor,
+        "G/E": median["G"] / median["E"],
+    }
+
+
+def targets(figures: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each target with the value it was judged on (medians of the repeated runs)."""
+    median = {k: figures[k]["median"] for k in "ABCDEG"}
+    floor = min(median["C"], median["D"])
+    h = figures["H"]
+
+    def at_least(
+        figure: str, rule: str, value: float, threshold: float, fixed: bool = False
+    ) -> dict[str, Any]:
+        return {
+            "figure": figure,
+            "rule": rule,
+            "value": value,
+            "threshold": threshold,
+            "fixed": fixed,  # the rule names its threshold
+            "met": value >= threshold,
+        }
+
+    def at_most(figure: str, rule: str, value: float, threshold: float) -> dict[str, Any]:
+        return {**at_least(figure, rule, value, threshold, True), "met": value <= threshold}
+
+    return [
+        at_least("B", "B ≥ 0.8 × A", median["B"], 0.8 * median["A"]),
+        at_least("E", "E ≥ 0.4 × min(C, D)", median["E"], 0.4 * floor),
+        at_least("E", f"E ≥ {INGEST_FLOOR:,.0f} events/s", median["E"], INGEST_FLOOR, True),
+        at_most("F", "F p99 ≤ 1 s", figures["F"]["p99_ms"], FRESHNESS_P99_MS),
+        at_least("G", "G ≥ 2 × E", median["G"], 2 * median["E"]),
+        at_most(
+            "H",
+            "H timeline p99 ≤ 10 ms, idle",
+            h["idle"]["timeline"]["p99_ms"],
+            TIMELINE_P99_MS,
+        ),
+        at_most(
+            "H",
+            "H timeline p99 ≤ 10 ms, under load",
+            h["under_load"]["timeline"]["p99_ms"],
+            TIMELINE_P99_MS,
+        ),
+    ]
+
+
+def _rate(figure: dict[str, Any]) -> str:
+    return f"{figure['min']:,.0f} / {figure['median']:,.0f} / {figure['max']:,.0f} events/s"
+
+
+def _verdicts(
+    checks: list[dict[str, Any]], figure: str, fmt: Callable[[float], str]
+) -> tuple[str, str]:
+    mine = [c for c in checks if c["figure"] == figure]
+    rules = "\n".join(
+        c["rule"] if c.get("fixed") else f"{c['rule']} = {fmt(c['threshold'])}" for c in mine
+    )
+    marks = "\n".join("[green]met[/green]" if c["met"] else "[red]missed[/red]" for c in mine)
+    return rules, marks
+
+
+def table(results: dict[str, Any]) -> Table:
+    f = results["figures"]
+    r = results["ratios"]
+    checks = results["targets"]
+    events = "{:,.0f}/s".format
+    ms = "{:,.0f} ms".format
+    out = Table(
+        title=f"rapport bench: {results['workload']['events']:,} events, "
+        f"{results['workload']['customers']:,} customers, "
+        f"{results['options']['repeats']} repeat(s)",
+        title_justify="left",
+        show_lines=True,
+    )
+    for column in ("", "figure", "measured (min / median / max)", "vs reference", "target", ""):
+        out.add_column(column)
+
+    e_lag = f["E"]["lag"]
+    rows: list[tuple[str, str, str, str, str, str]] = [
+        ("A", "bare kafka-python send loop, pre-encoded", _rate(f["A"]), "reference", "", ""),
+        (
+            "B",
+            "SDK publish (validating) + flush",
+            _rate(f["B"]),
+            f"B/A = {r['B/A']:.2f}",
+            *_verdicts(checks, "B", events),
+        ),
+        ("C", "drain-only consume from offset 0", _rate(f["C"]), "reference", "", ""),
+        ("D", "COPY of the projected rows (write floor)", _rate(f["D"]), "reference", "", ""),
+        (
+            "E",
+            "live ingest into all projections\n(rapport worker, pre-filled topic)",
+            _rate(f["E"])
+            + f"\nlag {e_lag['verdict']}: {e_lag['start_records']:,} → {e_lag['end']:,}, "
+            f"≤ {e_lag['max_deviation_from_steady_drain']:.0%} off a straight line\n"
+            f"(start-up {f['E']['startup_s']['median']:.1f} s, not counted)",
+            f"E/min(C,D) = {r['E/min(C,D)']:.2f}",
+            *_verdicts(checks, "E", events),
+        ),
+        (
+            "F",
+            f"freshness, publish → visible, at 50% of E\n"
+            f"({f['F']['achieved_rate']:,.0f} events/s for {f['F']['seconds']:.0f} s)",
+            f"p50 {f['F']['p50_ms']:,.0f} ms, p99 {f['F']['p99_ms']:,.0f} ms, "
+            f"max {f['F']['max_ms']:,.0f} ms ({f['F']['samples']:,} probes)\n"
+            f"lag {f['F']['lag']['verdict']}: median {f['F']['lag']['median']:,}, "
+            f"max {f['F']['lag']['max']:,} events",
+            "",
+            *_verdicts(checks, "F", ms),
+        ),
+        (
+            "G",
+            "replay from offset 0 + index build\n(Rebuilder.build)",
+            _rate(f["G"]),
+            f"G/min(C,D) = {r['G/min(C,D)']:.2f}\nG/E = {r['G/E']:.2f}",
+            *_verdicts(checks, "G", events),
+        ),
+    ]
+    h = f["H"]
+    for name in QUERY_NAMES:
+        idle, load = h["idle"].get(name), h["under_load"].get(name)
+        measured = "\n".join(
+            f"{label}: p50 {q['p50_ms']:.1f} ms, p99 {q['p99_ms']:.1f} ms (n={q['samples']})"
+            for label, q in (("idle", idle), ("under load", load))
+            if q
+        )
+        rule, mark = _verdicts(checks, "H", ms) if name == "timeline" else ("", "")
+        rows.append(("H", QUERY_LABELS[name], measured, "", rule, mark))
+    mib = f["I"]
+    rows.append(
+        (
+            "I",
+            "worker peak RSS during E (psutil)",
+            f"{mib['min'] / 2**20:,.0f} / {mib['median'] / 2**20:,.0f} / "
+            f"{mib['max'] / 2**20:,.0f} MiB",
+            "",
+            "",
+            "",
+        )
+    )
+    for row in rows:
+        out.add_row(*row)
+    return out
+
+
+def machine_line(machine: dict[str, Any]) -> str:
+    return (
+        f"machine: {machine['cores']} cores ({machine['cpu']}), "
+        f"{machine['memory_gib']:.0f} GiB, Python {machine['python']}, "
+        f"Kafka {machine['kafka']['version']} (broker API {machine['kafka']['broker_api']}), "
+        f"PostgreSQL {machine['postgresql']}, load average at start "
+        f"{machine['load_average_start']}"
+    )

@@ -1,0 +1,242 @@
+"""The real `rapport worker` in a child process, watched from outside: how far it has
+projected (the positions it commits in the same transaction as each batch's rows), its
+resident memory and its lag. Polling a handful of position rows every 50 ms costs the
+database next to nothing."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+
+import psutil
+import sqlalchemy as sa
+
+from infra.settings import Settings
+from projections import views
+from schemas.errors import RapportError
+
+POLL_S = 0.05
+STOP_TIMEOUT_S = 60.0
+PROFILED_STOP_TIMEOUT_S = 600.0  # rendering the profile of a long run takes a while
+
+
+class BenchError(RapportError):
+    """The benchmark could not measure something; the message says what and why."""
+
+
+def child_env(settings: Settings) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAPPORT_")}
+    return {**env, **settings.as_env()}
+
+
+class WorkerProcess:
+    """`rapport worker` (or, with `profile`, bench.profiled_worker) as a child process."""
+
+    def __init__(self, settings: Settings, log: Path, profile: Path | None = None) -> None:
+        self.settings = settings
+        self.log = log
+        self.profile = profile
+        self.process: subprocess.Popen[bytes] | None = None
+        self.started = 0.0
+
+    def __enter__(self) -> WorkerProcess:
+        command = (
+            [sys.executable, "-m", "bench.profiled_worker", str(self.profile)]
+            if self.profile
+            else [sys.executable, "-m", "infra.cli", "worker"]
+        )
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.log, "ab") as out:
+            self.process = subprocess.Popen(
+                command,
+                env=child_env(self.settings),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
+        self.started = time.monotonic()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        process = self.process
+        if process is None or process.poll() is not None:
+            return
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(PROFILED_STOP_TIMEOUT_S if self.profile else STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+    def check_alive(self) -> None:
+        if self.process is not None and self.process.poll() is not None:
+            tail = self.log.read_text(errors="replace").strip().splitlines()[-5:]
+            raise BenchError(
+                f"worker exited with {self.process.returncode}: {' | '.join(tail) or 'no output'}"
+            )
+
+    def rss(self) -> int:
+        """Resident memory of the worker and any children it started, in bytes."""
+        if self.process is None:
+            return 0
+        try:
+            parent = psutil.Process(self.process.pid)
+            members = [parent, *parent.children(recursive=True)]
+            return sum(p.memory_info().rss for p in members)
+        except psutil.Error:
+            return 0
+
+
+class ProjectedCount:
+    """How many records of `topic` the active projection version has done (0 before the
+    worker has created its tables)."""
+
+    def __init__(self, database_url: str, topic: str) -> None:
+        self.engine = sa.create_engine(database_url, isolation_level="AUTOCOMMIT", pool_size=1)
+        self.topic = topic
+        self._sql: sa.TextClause | None = None
+
+    def __call__(self) -> int:
+        with self.engine.connect() as conn:
+            if self._sql is None:
+                try:
+                    schema = views.active_schema(conn)
+                except sa.exc.ProgrammingError:
+                    return 0
+                if schema is None:
+                    return 0
+                self._sql = sa.text(
+                    f'SELECT coalesce(sum(next_offset), 0) FROM "{schema}".positions '
+                    "WHERE topic = :topic"
+                )
+            try:
+                return int(conn.execute(self._sql, {"topic": self.topic}).scalar_one())
+            except sa.exc.ProgrammingError:
+                return 0
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+@dataclass
+class Drain:
+    """One worker run from start to `records` projected."""
+
+    records: int
+    startup_s: float = 0.0  # process start -> first batch committed
+    first_batch: int = 0  # records already projected when first seen
+    drain_s: float = 0.0  # first batch committed -> all projected
+    peak_rss: int = 0
+    lag: list[tuple[float, int]] = field(default_factory=list)  # (s since start, unprojected)
+
+    @property
+    def rate(self) -> float:
+        """events/s from the first committed batch to the last; the whole run (start-up
+        included) only when everything landed before the first poll saw anything."""
+        if self.drain_s > 0 and self.first_batch < self.records:
+            return (self.records - self.first_batch) / self.drain_s
+        return self.records / max(self.startup_s + self.drain_s, 1e-9)
+
+    @property
+    def wall_rate(self) -> float:
+        return self.records / max(self.startup_s + self.drain_s, 1e-9)
+
+
+def watch_drain(
+    worker: WorkerProcess,
+    projected: ProjectedCount,
+    records: int,
+    *,
+    timeout_s: float,
+    on_first_batch: Callable[[], None] | None = None,
+) -> Drain:
+    """Poll until `records` are projected, sampling RSS and lag; `on_first_batch` is called
+    once the worker has committed its first batch (the under-load queries start then)."""
+    drain = Drain(records)
+    first_seen: float | None = None
+    deadline = worker.started + timeout_s
+    while True:
+        done = projected()
+        now = time.monotonic()
+        drain.peak_rss = max(drain.peak_rss, worker.rss())
+        drain.lag.append((now - worker.started, records - done))
+        if done and first_seen is None:
+            first_seen = now
+            drain.startup_s = now - worker.started
+            drain.first_batch = done
+            if on_first_batch is not None:
+                on_first_batch()
+        if done >= records:
+            drain.drain_s = now - (first_seen or now)
+            return drain
+        worker.check_alive()
+        if now > deadline:
+            raise BenchError(
+                f"worker projected {done:,} of {records:,} records in {timeout_s:.0f}s; "
+                f"see {worker.log}"
+            )
+        time.sleep(POLL_S)
+
+
+def drain_lag_summary(lag: list[tuple[float, int]], records: int) -> dict[str, object]:
+    """How the lag behaved while a pre-filled topic was consumed: drained (and how close
+    to a straight line, i.e. a steady rate) or stalled."""
+    if not lag:
+        return {"verdict": "no samples"}
+    busy = [(t, n) for t, n in lag if n < records] or lag  # from the first committed batch
+    (t0, start), (t1, end) = busy[0], busy[-1]
+    deviation = 0.0
+    if t1 > t0 and start > 0:
+        for t, n in busy:
+            line = start + (end - start) * (t - t0) / (t1 - t0)
+            deviation = max(deviation, abs(n - line) / start)
+    return {
+        "verdict": "drained" if end <= 0.05 * records else "stalled",
+        "start_records": records,
+        "at_first_batch": start,
+        "end": end,
+        "max": max(n for _, n in lag),
+        "max_deviation_from_steady_drain": round(deviation, 3),
+        "trace": _downsample(lag),
+    }
+
+
+def live_lag_summary(lag: list[tuple[float, int]], publish_rate: float) -> dict[str, object]:
+    """How the lag behaved while events were published at a steady rate: flat when its
+    least-squares slope is under 5% of the publish rate, else it grew (or shrank)."""
+    if len(lag) < 2:
+        return {"verdict": "no samples"}
+    ts = [t for t, _ in lag]
+    ns = [n for _, n in lag]
+    mean_t, mean_n = sum(ts) / len(ts), sum(ns) / len(ns)
+    var = sum((t - mean_t) ** 2 for t in ts) or 1e-9
+    slope = sum((t - mean_t) * (n - mean_n) for t, n in lag) / var
+    verdict = "flat" if abs(slope) < 0.05 * publish_rate else ("grew" if slope > 0 else "shrank")
+    return {
+        "verdict": verdict,
+        "slope_records_per_s": round(slope, 1),
+        "median": sorted(ns)[len(ns) // 2],
+        "max": max(ns),
+        "trace": _downsample(lag),
+    }
+
+
+def _downsample(lag: list[tuple[float, int]], points: int = 40) -> list[list[float]]:
+    step = max(1, len(lag) // points)
+    kept = lag[::step] + ([lag[-1]] if (len(lag) - 1) % step else [])
+    return [[round(t, 2), n] for t, n in kept]

@@ -1,0 +1,108 @@
+"""The benchmark's workload: simulated customers on every channel plus one heavy customer,
+generated once and encoded once (the bytes the SDK would send), then reused by every figure.
+"""
+
+from __future__ import annotations
+
+import itertools
+from datetime import datetime, timedelta
+
+from producers import EncodedEvent, Publisher, PublisherConfig
+from producers.simulator import simulate
+from schemas import CustomerRef, Envelope
+
+HEAVY_CUSTOMER = "cust-heavy"
+HEAVY_EVENTS = 10_000  # the timeline query's customer (fewer in workloads under 100k events)
+_EVENTS_PER_STORY = 2.5  # the simulator's average, to spread the heavy customer's stories
+
+
+class Workload:
+    """Events in publish order, and the key and bytes each travels as."""
+
+    def __init__(self, events: list[Envelope], customers: int, heavy_events: int) -> None:
+        self.events = events
+        self.customers = customers
+        self.heavy_events = heavy_events
+        stamper = Publisher.from_config(
+            PublisherConfig("127.0.0.1:1", "unused", connect_eagerly=False)
+        )
+        try:
+            self.encoded: list[EncodedEvent] = [stamper.encode(e) for e in events]
+        finally:
+            stamper.close(timeout=1)
+        self.count = len(events)
+        self.bytes = sum(len(e.value) for e in self.encoded)
+        self.first_at = min(e.occurred_at for e in events)
+        self.last_at = max(e.occurred_at for e in events)
+
+    @property
+    def as_of(self) -> datetime:
+        """Just after the last event: scores are asked as of then."""
+        return self.last_at + timedelta(seconds=1)
+
+    def release(self) -> None:
+        """Drop the events once every figure that sends them has run (gigabytes at 1M)."""
+        self.events = []
+        self.encoded = []
+
+    def describe(self) -> dict[str, object]:
+        return {
+            "events": self.count,
+            "customers": self.customers,
+            "heavy_customer": HEAVY_CUSTOMER,
+            "heavy_customer_events": self.heavy_events,
+            "mean_event_bytes": round(self.bytes / max(self.count, 1)),
+            "event_time_span": [self.first_at.isoformat(), self.last_at.isoformat()],
+        }
+
+
+def build_workload(events: int, customers: int, *, seed: int = 7) -> Workload:
+    """`events` simulated events over `customers` customers, one of them heavy."""
+    heavy = min(HEAVY_EVENTS, events // 10)
+    population = list(itertools.islice(simulate(customers, seed=seed), events - heavy))
+    if population:
+        span = max(e.occurred_at for e in population) - min(e.occurred_at for e in population)
+        days = max(span.total_seconds() / 86_400, 1.0)
+    else:
+        days = 1.0
+    return Workload(interleave(population, heavy_customer(heavy, days, seed)), customers, heavy)
+
+
+def heavy_customer(count: int, days: float, seed: int) -> list[Envelope]:
+    """`count` events of one very active customer, spread over about `days` days."""
+    stories_per_day = max(count / _EVENTS_PER_STORY / days, 0.5)
+    one = simulate(1, seed=seed + 1, stories_per_customer_per_day=stories_per_day)
+    return [
+        Envelope.new(
+            e.payload,
+            customer=CustomerRef(customer_id=HEAVY_CUSTOMER),
+            occurred_at=e.occurred_at,
+            source=e.source,
+            event_id=e.event_id,
+            campaign_id=e.campaign_id,
+            correlation_id=e.correlation_id,
+        )
+        for e in itertools.islice(one, count)
+    ]
+
+
+def interleave(main: list[Envelope], extra: list[Envelope]) -> list[Envelope]:
+    """`extra` spread evenly through `main`, both orders kept."""
+    if not extra:
+        return main
+    step = len(main) / len(extra)
+    out: list[Envelope] = []
+    pending = iter(extra)
+    inserted = 0
+    for n, event in enumerate(main):
+        while inserted < len(extra) and inserted * step <= n:
+            out.append(next(pending))
+            inserted += 1
+        out.append(event)
+    out.extend(pending)
+    return out
+
+
+def fresh_events(count: int, customers: int, *, seed: int) -> list[Envelope]:
+    """New events (new ids) for the same customers: what the freshness figure publishes."""
+    return list(itertools.islice(simulate(customers, seed=seed + 2), count))

@@ -1,0 +1,69 @@
+"""`rapport bench` on a tiny workload: every figure A–I measured, saved and printed.
+
+The numbers of so small a run mean nothing; this proves the harness runs end to end on
+the real services and cleans up after itself.
+"""
+
+from __future__ import annotations
+
+from numbers import Real
+from pathlib import Path
+
+import orjson
+import pytest
+from kafka.admin import KafkaAdminClient
+
+from infra.settings import Settings
+from tests.support import rapport
+
+pytestmark = pytest.mark.integration
+
+RATE_FIGURES = "ABCDEGI"
+QUERIES = ("timeline", "profile", "scores", "top100")
+
+
+def _number(value: object) -> bool:
+    return isinstance(value, Real) and not isinstance(value, bool) and value >= 0
+
+
+def test_bench_smoke_run_reports_every_figure(rapport_settings: Settings, tmp_path: Path) -> None:
+    out = tmp_path / "tmp"
+    result = rapport(
+        rapport_settings,
+        "bench", "--events", "2000", "--customers", "200", "--repeats", "1", "--out", str(out),
+        timeout=180,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+
+    results = orjson.loads(out.read_bytes())
+    figures = results["figures"]
+    assert sorted(figures) == list("ABCDEFGHI")
+    for name in RATE_FIGURES:
+        assert all(_number(figures[name][k]) for k in ("min", "median", "max")), name
+        assert figures[name]["median"] > 0, name
+    assert _number(figures["F"]["p50_ms"]) and _number(figures["F"]["p99_ms"])
+    for phase in ("idle", "under_load"):
+        for query in QUERIES:
+            latency = figures["H"][phase][query]
+            assert _number(latency["p50_ms"]) and _number(latency["p99_ms"]), (phase, query)
+    assert figures["E"]["lag"]["verdict"] == "drained"
+    assert set(results["ratios"]) == {"B/A", "E/min(C,D)", "G/min(C,D)", "G/E"}
+    assert all(isinstance(t["met"], bool) for t in results["targets"])
+    machine = results["machine"]
+    assert machine["cores"] >= 1 and machine["python"] and machine["postgresql"]
+    assert machine["kafka"]["version"] and machine["kafka"]["broker_api"]
+    assert Path(f"{out}.worker-profile.html").stat().st_size > 0
+    assert "Top frames" in Path(f"{out}.worker-profile.txt").read_text()
+
+    printed = result.stdout
+    assert "rapport bench: 2,000 events, 200 customers" in printed
+    for label in ("B/A =", "E/min(C,D) =", "G/E =", "freshness", "replay", "peak RSS", "met"):
+        assert label in printed, label
+
+    admin = KafkaAdminClient(bootstrap_servers=rapport_settings.bootstrap)
+    try:
+        run_id = results["run_id"]
+        assert not [t for t in admin.list_topics() if t.startswith(f"bench.{run_id}.")]
+        assert not [g for g in admin.list_groups() if g["group_id"].startswith(f"bench-{run_id}")]
+    finally:
+        admin.close()
