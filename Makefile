@@ -29,7 +29,8 @@ test: lint
 catalogue: setup
 	$(BIN)/rapport schemas catalogue docs/events.md
 
-# Every figure against its physical reference (about 25 min at the default 1M events);
+# Every figure against its physical reference: 1M events, 3 repeats, about half an hour
+# on 2 cores (`--repeats 2` took 23 min);
 # results, worker profile and logs go to bench/results/ (not committed).
 bench: setup
 	$(BIN)/rapport bench --out bench/results/latest.json
