@@ -134,11 +134,6 @@ def _plain(row: sa.RowMapping) -> dict[str, Any]:
     return {str(key): value for key, value in row.items()}
 
 
-def count_projected(conn: sa.Connection) -> int:
-    t = VIEWS.timeline
-    return int(conn.execute(sa.select(sa.func.count()).select_from(t)).scalar_one())
-
-
 TOP_BY = {
     "clv": "clv",
     "p_active": "p_active",
