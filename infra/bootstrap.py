@@ -66,13 +66,16 @@ def score_parameters(settings: Settings) -> ScoreParameters:
     )
 
 
-def rebuilder(settings: Settings, *, batch_size: int = 20_000) -> Rebuilder:
+def rebuilder(
+    settings: Settings, *, batch_size: int = 20_000, jobs: int | None = None
+) -> Rebuilder:
     return Rebuilder(
         engine(settings),
         settings.bootstrap,
         settings.topic,
         batch_size=batch_size,
         params=score_parameters(settings),
+        jobs=jobs,
     )
 
 

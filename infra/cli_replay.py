@@ -61,6 +61,14 @@ def register(app: typer.Typer, out: Console, settings_factory: Any) -> None:
         ] = False,
         swap: Annotated[bool, typer.Option(help="Swap the new version in when built.")] = True,
         batch_size: Annotated[int, typer.Option(min=100, help="Records per transaction.")] = 20_000,
+        jobs: Annotated[
+            int | None,
+            typer.Option(
+                min=1,
+                help="Replay processes, each with a share of the partitions "
+                "(default: one per core).",
+            ),
+        ] = None,
     ) -> None:
         """Rebuild the projections from offset 0 into their own version, then swap it in.
 
@@ -70,7 +78,7 @@ def register(app: typer.Typer, out: Console, settings_factory: Any) -> None:
 
         settings = settings_factory()
         bootstrap.require_services(settings)
-        rebuilder = bootstrap.rebuilder(settings, batch_size=batch_size)
+        rebuilder = bootstrap.rebuilder(settings, batch_size=batch_size, jobs=jobs)
         number = version or rebuilder.next_version()
         if verify:
             with replay_progress(out, f"verify: rebuild v{number}") as progress:

@@ -11,6 +11,7 @@ swap     catch the new version up to the live head, then, in one transaction tha
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -23,6 +24,7 @@ from projections.store import ProjectionStore, create_indexes, create_schema
 from projections.tables import build_tables
 from projections.verify import Difference, checksums, compare, scores_as_of
 from streams.replay import Progress, Replayer, ReplayError, ReplayStats
+from streams.replay_jobs import Share, run_shares, split
 
 MAX_CATCH_UP_ROUNDS = 50
 
@@ -49,8 +51,10 @@ class Rebuilder:
         *,
         batch_size: int = 20_000,
         params: ScoreParameters = DEFAULT_PARAMETERS,
+        jobs: int | None = None,  # replay processes; None: one per core
     ) -> None:
         self.engine = engine
+        self.jobs = jobs or os.cpu_count() or 1
         self.bootstrap = bootstrap
         self.topic = topic
         self.batch_size = batch_size
@@ -120,17 +124,41 @@ class Rebuilder:
                 raise ReplayError(f"version {version} is the live version; replay a new one")
             conn.commit()
         create_schema(self.engine, schema, with_indexes=False)
-        replayer = self._replayer(schema)
-        try:
-            stats = replayer.run(until, progress)
-        finally:
-            replayer.close()
+        stats = self._replay(schema, until, progress)
         create_indexes(self.engine, schema)
         if scores_as_of is not None:
             refresh_scores(self.engine, schema, as_of=scores_as_of, params=self.params)
         with self.engine.begin() as conn:
             views.set_status(conn, schema, "ready")
         return stats
+
+    def _replay(
+        self, schema: str, until: dict[int, int] | None, progress: Progress | None
+    ) -> ReplayStats:
+        """Replay into `schema` up to `until` (default: the head now), with up to `jobs`
+        processes when more than one partition has records left."""
+        replayer = self._replayer(schema)
+        try:
+            until = until if until is not None else replayer.head()
+            start = replayer.done()
+            work = {
+                p: until.get(p, 0) - done for p, done in start.items() if until.get(p, 0) > done
+            }
+            shares = split(work, self.jobs)
+            if len(shares) <= 1:
+                return replayer.run(until, progress)
+        finally:
+            replayer.close()
+        return run_shares(
+            self.engine.url.render_as_string(hide_password=False),
+            schema,
+            self.bootstrap,
+            self.topic,
+            [Share(partitions, {p: until.get(p, 0) for p in partitions}) for partitions in shares],
+            batch_size=self.batch_size,
+            total=sum(work.values()),
+            progress=progress,
+        )
 
     def _replayer(self, schema: str) -> Replayer:
         store = ProjectionStore(self.engine, schema)

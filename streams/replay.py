@@ -9,7 +9,7 @@ positions table, so an interrupted replay resumes where it stopped.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from kafka import KafkaConsumer, TopicPartition
@@ -39,7 +39,13 @@ class ReplayStats:
 
 class Replayer:
     def __init__(
-        self, store: ProjectionStore, bootstrap: str, topic: str, *, batch_size: int = 20_000
+        self,
+        store: ProjectionStore,
+        bootstrap: str,
+        topic: str,
+        *,
+        batch_size: int = 20_000,
+        partitions: Iterable[int] | None = None,  # None: every partition of the topic
     ) -> None:
         if store.schema is None:
             raise ReplayError("a replay needs a fixed target version")
@@ -56,10 +62,13 @@ class Replayer:
             fetch_max_bytes=64 * 1024 * 1024,
             max_partition_fetch_bytes=16 * 1024 * 1024,
         )
-        partitions = self.consumer.partitions_for_topic(topic)
-        if not partitions:
+        existing = self.consumer.partitions_for_topic(topic)
+        if not existing:
             raise ReplayError(f"topic {topic} does not exist")
-        self.partitions = [TopicPartition(topic, p) for p in sorted(partitions)]
+        wanted = existing if partitions is None else set(partitions)
+        if unknown := wanted - existing:
+            raise ReplayError(f"topic {topic} has no partition {sorted(unknown)}")
+        self.partitions = [TopicPartition(topic, p) for p in sorted(wanted)]
         self.consumer.assign(self.partitions)
 
     def close(self) -> None:
