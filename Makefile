@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: setup demo test lint bench bench-scripts catalogue up down clean
+.PHONY: setup demo test lint bench bench-replay bench-scripts catalogue up down clean
 
 setup: $(STAMP)
 
@@ -34,6 +34,11 @@ catalogue: setup
 # results, worker profile and logs go to bench/results/ (not committed).
 bench: setup
 	$(BIN)/rapport bench --out bench/results/latest.json
+
+# The replay at scale: 10M events streamed into one topic, then drain-only consume (C),
+# replay (G), COPY of G's rows (D) and the live worker over 1M records (E), in one run.
+bench-replay: setup
+	$(BIN)/rapport bench-replay --out bench/results/replay-latest.json
 
 # The focused benchmarks that came before `rapport bench`.
 bench-scripts: setup

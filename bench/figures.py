@@ -151,24 +151,26 @@ class ReplayRun:
     records: int
     seconds: float  # the whole build: schema, replay, index build, status
     replay_seconds: float  # the replay loop alone
+    jobs: int  # replay processes
 
     @property
     def rate(self) -> float:
         return self.records / self.seconds
 
 
-def replay(database_url: str, bootstrap: str, topic: str) -> ReplayRun:
+def replay(database_url: str, bootstrap: str, topic: str, *, jobs: int | None = None) -> ReplayRun:
     """G: Rebuilder.build of version 1 from offset 0 into an empty database, indexes
-    built after the load as `rapport replay` does; scores are not refreshed."""
+    built after the load as `rapport replay` does (one process per core unless `jobs`
+    says otherwise); scores are not refreshed."""
     engine = make_engine(database_url)
     try:
-        rebuilder = Rebuilder(engine, bootstrap, topic)
+        rebuilder = Rebuilder(engine, bootstrap, topic, jobs=jobs)
         began = time.perf_counter()
         stats = rebuilder.build(1)
         seconds = time.perf_counter() - began
     finally:
         engine.dispose()
-    return ReplayRun(stats.records, seconds, stats.seconds)
+    return ReplayRun(stats.records, seconds, stats.seconds, rebuilder.jobs)
 
 
 # -- H: queries -----------------------------------------------------------------------------

@@ -196,6 +196,7 @@ class Harness:
             "unit": "events/s",
             "seconds": [r.seconds for r in replays],
             "replay_loop_seconds": [r.replay_seconds for r in replays],
+            "jobs": replays[0].jobs,
         }
 
         drains: list[Drain] = []
@@ -205,7 +206,7 @@ class Harness:
             for n in range(o.repeats):
                 url = scratch.database(f"e{n + 1}")
                 settings = scratch.settings(workload_topic, url, f"e{n + 1}")
-                drains.append(self._drain(settings, records, timeout_s, f"e{n + 1}"))
+                drains.append(self.drain(settings, records, timeout_s, f"e{n + 1}"))
                 if live is None:
                     live = settings  # kept for D, H and F
                 else:
@@ -256,7 +257,7 @@ class Harness:
             )
         return figures, extras
 
-    def _drain(self, settings: Settings, records: int, timeout_s: float, label: str) -> Drain:
+    def drain(self, settings: Settings, records: int, timeout_s: float, label: str) -> Drain:
         projected = ProjectedCount(settings.db_url, settings.topic)
         try:
             with WorkerProcess(settings, self.logs / f"worker-{label}.log") as worker:

@@ -140,7 +140,7 @@ def table(results: dict[str, Any]) -> Table:
         ),
         (
             "G",
-            "replay from offset 0 + index build\n(Rebuilder.build)",
+            f"replay from offset 0 + index build\n(Rebuilder.build, {f['G']['jobs']} processes)",
             _rate(f["G"]),
             f"G/min(C,D) = {r['G/min(C,D)']:.2f}\nG/E = {r['G/E']:.2f}",
             *_verdicts(checks, "G", events),
