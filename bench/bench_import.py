@@ -23,9 +23,9 @@ from pathlib import Path
 import orjson
 
 from bench.common import bench_settings
+from infra.worker_process import child_env
 from producers.simulator import simulate
 from schemas import encode_event
-from tests.support import child_env
 
 
 def write_rows(path: Path, rows: int) -> None:
@@ -55,7 +55,7 @@ def child(path: str) -> None:
 def measure(settings: object, path: Path) -> dict[str, float]:
     result = subprocess.run(
         [sys.executable, "-m", "bench.bench_import", "--child", str(path)],
-        env=child_env(settings),  # type: ignore[arg-type]
+        env=child_env(settings),
         capture_output=True,
         text=True,
         check=True,

@@ -5,19 +5,16 @@ database next to nothing."""
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 
 import psutil
 import sqlalchemy as sa
 
+from infra import worker_process
 from infra.settings import Settings
 from projections import views
 from schemas.errors import RapportError
@@ -31,69 +28,24 @@ class BenchError(RapportError):
     """The benchmark could not measure something; the message says what and why."""
 
 
-def child_env(settings: Settings) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RAPPORT_")}
-    return {**env, **settings.as_env()}
-
-
-class WorkerProcess:
-    """`rapport worker` (or, with `profile`, bench.profiled_worker) as a child process."""
+class WorkerProcess(worker_process.WorkerProcess):
+    """`rapport worker` (or, with `profile`, bench.profiled_worker), with its memory."""
 
     def __init__(self, settings: Settings, log: Path, profile: Path | None = None) -> None:
-        self.settings = settings
-        self.log = log
-        self.profile = profile
-        self.process: subprocess.Popen[bytes] | None = None
-        self.started = 0.0
-
-    def __enter__(self) -> WorkerProcess:
-        command = (
-            [sys.executable, "-m", "bench.profiled_worker", str(self.profile)]
-            if self.profile
-            else [sys.executable, "-m", "infra.cli", "worker"]
+        super().__init__(
+            settings,
+            log,
+            command=[sys.executable, "-m", "bench.profiled_worker", str(profile)]
+            if profile
+            else None,
+            stop_timeout_s=PROFILED_STOP_TIMEOUT_S if profile else STOP_TIMEOUT_S,
         )
-        self.log.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.log, "ab") as out:
-            self.process = subprocess.Popen(
-                command,
-                env=child_env(self.settings),
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-            )
-        self.started = time.monotonic()
-        return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    def stop(self) -> None:
-        process = self.process
-        if process is None or process.poll() is not None:
-            return
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(PROFILED_STOP_TIMEOUT_S if self.profile else STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-    def check_alive(self) -> None:
-        if self.process is not None and self.process.poll() is not None:
-            tail = self.log.read_text(errors="replace").strip().splitlines()[-5:]
-            raise BenchError(
-                f"worker exited with {self.process.returncode}: {' | '.join(tail) or 'no output'}"
-            )
+    def exited_error(self, code: int) -> Exception:
+        return BenchError(str(super().exited_error(code)))
 
     def rss(self) -> int:
         """Resident memory of the worker and any children it started, in bytes."""
-        if self.process is None:
-            return 0
         try:
             parent = psutil.Process(self.process.pid)
             members = [parent, *parent.children(recursive=True)]

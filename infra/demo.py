@@ -7,9 +7,8 @@ every channel; then the busiest customer's timeline, profile and scores.
 from __future__ import annotations
 
 import itertools
-import subprocess
-import sys
 import time
+import uuid
 from collections import Counter
 
 import sqlalchemy as sa
@@ -19,6 +18,7 @@ from infra import bootstrap, services
 from infra.errors import InfraError
 from infra.render import profile_tables, scores_table, timeline_table
 from infra.settings import Settings
+from infra.worker_process import WorkerProcess
 from producers.sample import sample_calls
 from producers.simulator import simulate
 from projections.queries import customer_profile, customer_scores, customer_timeline
@@ -52,16 +52,8 @@ def run_demo(
         )
 
         log_path = settings.state_dir / "worker.log"
-        log_path.parent.mkdir(parents=True, exist_ok=True)
-        with open(log_path, "ab") as log:
-            worker = subprocess.Popen(
-                [sys.executable, "-m", "infra.cli", "worker"],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-            )
-        wanted = {e.event_id for e in events}
-        _wait_projected(engine, schema, wanted, worker, log_path)
+        worker = WorkerProcess(settings, log_path).start()
+        _wait_projected(engine, schema, {e.event_id for e in events}, worker)
         console.print(f"worker projected every event (worker log: {log_path})")
 
         busiest = Counter(e.customer.partition_key for e in events).most_common(1)[0][0]
@@ -81,11 +73,7 @@ def run_demo(
         engine.dispose()
     finally:
         if worker is not None:
-            worker.terminate()
-            try:
-                worker.wait(30)
-            except subprocess.TimeoutExpired:
-                worker.kill()
+            worker.stop()
         stopped = services.down(settings, only=started)
         if stopped:
             console.print(f"stopped what the demo started: {', '.join(stopped)}")
@@ -93,8 +81,8 @@ def run_demo(
 
 
 def _wait_projected(
-    engine: sa.Engine, schema: str, wanted: set, worker: subprocess.Popen, log_path
-) -> None:  # type: ignore[type-arg]
+    engine: sa.Engine, schema: str, wanted: set[uuid.UUID], worker: WorkerProcess
+) -> None:
     timeline = build_tables(schema).timeline
     deadline = time.monotonic() + PROJECT_TIMEOUT_S
     ids = list(wanted)
@@ -105,11 +93,10 @@ def _wait_projected(
             ).scalar_one()
         if done == len(ids):
             return
-        if worker.poll() is not None:
-            raise InfraError(f"the worker exited with code {worker.returncode}; see {log_path}")
+        worker.check_alive()
         if time.monotonic() > deadline:
             raise InfraError(
                 f"only {done} of {len(ids)} events projected after "
-                f"{PROJECT_TIMEOUT_S}s; see {log_path}"
+                f"{PROJECT_TIMEOUT_S}s; see {worker.log}"
             )
         time.sleep(0.2)

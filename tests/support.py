@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -13,13 +12,9 @@ from pathlib import Path
 from typing import TypeVar
 
 from infra.settings import Settings
+from infra.worker_process import WorkerProcess, child_env
 
 T = TypeVar("T")
-
-
-def child_env(settings: Settings, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RAPPORT_")}
-    return {**env, **settings.as_env(), **extra}
 
 
 def rapport(
@@ -42,25 +37,8 @@ def running_worker(
 ) -> Iterator[subprocess.Popen[bytes]]:
     """The real `rapport worker`, stopped (SIGTERM) on exit unless the test killed it."""
     log = log or settings.state_dir / f"worker-{time.monotonic_ns()}.log"
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with open(log, "ab") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "infra.cli", "worker", *args],
-            env=child_env(settings),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-        )
-    try:
-        yield process
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+    with WorkerProcess(settings, log, *args) as worker:
+        yield worker.process
 
 
 def wait_for(
