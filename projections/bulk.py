@@ -73,7 +73,7 @@ def _copy_insert(
             f"INSERT INTO {target} ({names}) SELECT {names} FROM {stage} ORDER BY {order} "
             f"ON CONFLICT {on_conflict}" + (f" RETURNING {returning}" if returning else "")
         )
-        return cursor.fetchall() if returning else []
+        return [tuple(row) for row in cursor.fetchall()] if returning else []
     finally:
         cursor.close()
 
