@@ -82,8 +82,8 @@ def register(app: typer.Typer, out: Console, settings_factory: Any) -> None:
         """Benchmark the replay at scale (default 10M events) against the drain-only
         consume, the COPY of the same rows and the live worker, in one run.
 
-        The workload is streamed, not kept in memory. At 10M events on 2 cores this takes
-        about 45 minutes; everything it creates is removed when it ends.
+        The workload is streamed, not kept in memory. At 10M events on 2 cores this took
+        38-39 minutes; everything it creates is removed when it ends.
         """
         from bench.replay_scale import ScaleOptions, run_replay_scale
         from infra import services
