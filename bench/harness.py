@@ -77,14 +77,12 @@ class BenchOptions:
         return min(30.0, max(3.0, self.events / 3_000))
 
 
-class Harness:
-    def __init__(self, base: Settings, options: BenchOptions, console: Console) -> None:
-        self.base = base
-        self.options = options
+class Steps:
+    """Prints a run's steps with their durations, and drains worker runs into `logs`."""
+
+    def __init__(self, console: Console, logs: Path) -> None:
         self.console = console
-        self.out = options.out
-        self.logs = self.out.parent / f"{self.out.stem}.logs"
-        self.profile_prefix = self.out.parent / f"{self.out.stem}.worker-profile"
+        self.logs = logs
 
     @contextmanager
     def step(self, label: str) -> Iterator[None]:
@@ -97,6 +95,28 @@ class Harness:
 
     def note(self, text: str) -> None:
         self.console.print(f"  {text}", highlight=False)
+
+    def drain(self, settings: Settings, records: int, timeout_s: float, label: str) -> Drain:
+        projected = ProjectedCount(settings.db_url, settings.topic)
+        try:
+            with WorkerProcess(settings, self.logs / f"worker-{label}.log") as worker:
+                drain = watch_drain(worker, projected, records, timeout_s=timeout_s)
+        finally:
+            projected.close()
+        self.note(
+            f"{label}: {drain.rate:,.0f} events/s over {drain.drain_s:.1f} s "
+            f"(start-up {drain.startup_s:.1f} s), peak RSS {drain.peak_rss / 2**20:,.0f} MiB"
+        )
+        return drain
+
+
+class Harness(Steps):
+    def __init__(self, base: Settings, options: BenchOptions, console: Console) -> None:
+        super().__init__(console, options.out.parent / f"{options.out.stem}.logs")
+        self.base = base
+        self.options = options
+        self.out = options.out
+        self.profile_prefix = self.out.parent / f"{self.out.stem}.worker-profile"
 
     def run(self) -> dict[str, Any]:
         began = time.monotonic()
@@ -256,19 +276,6 @@ class Harness:
                 "not the 1M the target is for"
             )
         return figures, extras
-
-    def drain(self, settings: Settings, records: int, timeout_s: float, label: str) -> Drain:
-        projected = ProjectedCount(settings.db_url, settings.topic)
-        try:
-            with WorkerProcess(settings, self.logs / f"worker-{label}.log") as worker:
-                drain = watch_drain(worker, projected, records, timeout_s=timeout_s)
-        finally:
-            projected.close()
-        self.note(
-            f"{label}: {drain.rate:,.0f} events/s over {drain.drain_s:.1f} s "
-            f"(start-up {drain.startup_s:.1f} s), peak RSS {drain.peak_rss / 2**20:,.0f} MiB"
-        )
-        return drain
 
     def _queries(
         self,

@@ -37,7 +37,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bench import figures as fig
-from bench.harness import BenchOptions, Harness, machine_facts
+from bench.harness import Steps, machine_facts
 from bench.scratch import Scratch
 from bench.stats import spread
 from bench.worker_run import BenchError
@@ -62,9 +62,8 @@ class ScaleOptions:
 def run_replay_scale(base: Settings, options: ScaleOptions, console: Console) -> dict[str, Any]:
     began = time.monotonic()
     o = options
-    # The step printing, logs and worker drain of the full harness, reused.
-    harness = Harness(base, _harness_options(o), console)
-    harness.logs.mkdir(parents=True, exist_ok=True)
+    steps = Steps(console, o.out.parent / f"{o.out.stem}.logs")
+    steps.logs.mkdir(parents=True, exist_ok=True)
     results: dict[str, Any] = {
         "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "options": {**asdict(o), "out": str(o.out)},
@@ -77,27 +76,27 @@ def run_replay_scale(base: Settings, options: ScaleOptions, console: Console) ->
     ):
         results["run_id"] = scratch.run_id
         topic = scratch.topic("workload")
-        with harness.step(f"fill: simulating and sending {o.events:,} events"):
+        with steps.step(f"fill: simulating and sending {o.events:,} events"):
             results["fill"] = fill_topic(base.bootstrap, topic, o.events, o.customers, o.seed)
-            harness.note(
+            steps.note(
                 f"{results['fill']['events']:,} events, {results['fill']['bytes'] / 2**30:.2f} GiB "
                 f"encoded, in {results['fill']['seconds']:,.0f} s"
             )
         records = results["fill"]["events"]
 
         rates = []
-        with harness.step("C: drain-only consume from offset 0"):
+        with steps.step("C: drain-only consume from offset 0"):
             for n in range(max(o.repeats, CHEAP_REPEATS)):
                 count, rate = fig.drain_consume(base.bootstrap, topic)
                 if count != records:
                     raise BenchError(f"consumed {count:,} records, the topic has {records:,}")
                 rates.append(rate)
-                harness.note(f"run {n + 1}: {rate:,.0f} events/s")
+                steps.note(f"run {n + 1}: {rate:,.0f} events/s")
         figures["C"] = {**spread(rates), "unit": "events/s"}
 
         replays: list[fig.ReplayRun] = []
         kept = ""
-        with harness.step("G: replay from offset 0 into a new version, indexes included"):
+        with steps.step("G: replay from offset 0 into a new version, indexes included"):
             for n in range(o.repeats):
                 url = scratch.database(f"g{n + 1}")
                 replays.append(fig.replay(url, base.bootstrap, topic, jobs=o.jobs))
@@ -105,7 +104,7 @@ def run_replay_scale(base: Settings, options: ScaleOptions, console: Console) ->
                     scratch.drop_database(url)
                 else:
                     kept = url
-                harness.note(
+                steps.note(
                     f"run {n + 1}: {replays[-1].rate:,.0f} events/s (replay "
                     f"{replays[-1].replay_seconds:,.1f} s of {replays[-1].seconds:,.1f} s)"
                 )
@@ -118,27 +117,27 @@ def run_replay_scale(base: Settings, options: ScaleOptions, console: Console) ->
         }
 
         rates = []
-        with harness.step("D: COPY of the rows G wrote into fresh tables of the same shape"):
+        with steps.step("D: COPY of the rows G wrote into fresh tables of the same shape"):
             rows_dir = Path(tmp) / "rows"
             rows_dir.mkdir()
             rows = fig.dump_projected_rows(kept, rows_dir)
             scratch.drop_database(kept)
-            harness.note("rows: " + ", ".join(f"{t} {n:,}" for t, n in rows.items()))
+            steps.note("rows: " + ", ".join(f"{t} {n:,}" for t, n in rows.items()))
             for n in range(max(o.repeats, CHEAP_REPEATS)):
                 url = scratch.database(f"d{n + 1}")
                 rates.append(records / fig.copy_rows(url, rows_dir))
                 scratch.drop_database(url)
-                harness.note(f"run {n + 1}: {rates[-1]:,.0f} events/s")
+                steps.note(f"run {n + 1}: {rates[-1]:,.0f} events/s")
             shutil.rmtree(rows_dir)
         figures["D"] = {**spread(rates), "unit": "events/s", "rows": rows}
 
         sample = min(o.live_records, records)
         drains = []
-        with harness.step(f"E: `rapport worker` over the first {sample:,} records"):
+        with steps.step(f"E: `rapport worker` over the first {sample:,} records"):
             for n in range(o.repeats):
                 url = scratch.database(f"e{n + 1}")
                 settings = scratch.settings(topic, url, f"e{n + 1}")
-                drains.append(harness.drain(settings, sample, 300 + sample / 500, f"e{n + 1}"))
+                drains.append(steps.drain(settings, sample, 300 + sample / 500, f"e{n + 1}"))
                 scratch.drop_database(url)
         figures["E"] = {
             **spread([d.rate for d in drains]),
@@ -154,10 +153,6 @@ def run_replay_scale(base: Settings, options: ScaleOptions, console: Console) ->
     console.print(scale_table(results))
     console.print(f"results: {o.out}", highlight=False)
     return results
-
-
-def _harness_options(o: ScaleOptions) -> BenchOptions:
-    return BenchOptions(events=o.events, customers=o.customers, out=o.out, profile=False)
 
 
 def scale_ratios(figures: dict[str, Any]) -> dict[str, Any]:

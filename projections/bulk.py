@@ -55,7 +55,7 @@ def _copy_insert(
     on_conflict: str,
     returning: str | None,
 ) -> list[tuple[Any, ...]]:
-    target = f'"{table.schema}"."{table.name}"'
+    target = _qualified(table)
     stage = f'"stage_{table.schema}_{table.name}"'
     names = ", ".join(columns)
     cursor = conn.connection.cursor()
@@ -71,7 +71,7 @@ def _copy_insert(
         order = ", ".join(c.name for c in table.primary_key.columns)
         cursor.execute(
             f"INSERT INTO {target} ({names}) SELECT {names} FROM {stage} ORDER BY {order} "
-            f"ON CONFLICT {on_conflict}" + (f" RETURNING {returning}" if returning else "")
+            + _conflict_clause(on_conflict, returning)
         )
         return [tuple(row) for row in cursor.fetchall()] if returning else []
     finally:
@@ -88,9 +88,8 @@ def _values_insert(
 ) -> list[tuple[Any, ...]]:
     casts = _casts(table)
     template = "(" + ", ".join(f"%s::{casts[c]}" if c in casts else "%s" for c in columns) + ")"
-    sql = (
-        f'INSERT INTO "{table.schema}"."{table.name}" ({", ".join(columns)}) VALUES %s '
-        f"ON CONFLICT {on_conflict}" + (f" RETURNING {returning}" if returning else "")
+    sql = f"INSERT INTO {_qualified(table)} ({', '.join(columns)}) VALUES %s " + _conflict_clause(
+        on_conflict, returning
     )
     cursor = conn.connection.cursor()
     try:
@@ -100,6 +99,14 @@ def _values_insert(
     finally:
         cursor.close()
     return list(result or [])
+
+
+def _qualified(table: sa.Table) -> str:
+    return f'"{table.schema}"."{table.name}"'
+
+
+def _conflict_clause(on_conflict: str, returning: str | None) -> str:
+    return f"ON CONFLICT {on_conflict}" + (f" RETURNING {returning}" if returning else "")
 
 
 def copy_text(rows: Iterable[tuple[Any, ...]]) -> str:
