@@ -6,9 +6,8 @@ defaults to None, so omitting is lossless), decimals are strings, datetimes ISO 
 
 from __future__ import annotations
 
-import orjson
 from pydantic import ValidationError
-from pydantic_core import PydanticSerializationError
+from pydantic_core import PydanticSerializationError, from_json
 
 from schemas.envelope import Envelope
 from schemas.errors import ContractError, DecodeError, EventValidationError
@@ -46,8 +45,10 @@ def decode_event(data: bytes | str) -> Envelope:
     except ValidationError:
         pass  # an older version, or invalid: the general path upcasts or names the problems
     try:
-        raw = orjson.loads(data)
-    except orjson.JSONDecodeError as exc:
+        # pydantic-core's parser keeps integers of any size (orjson turns them into floats,
+        # which would hide an out-of-range integer from the contract instead of naming it).
+        raw = from_json(data)
+    except ValueError as exc:
         raise DecodeError(f"not valid JSON: {exc}") from None
     if not isinstance(raw, dict):
         raise DecodeError(f"an event must be a JSON object, got {type(raw).__name__}")

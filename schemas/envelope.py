@@ -21,7 +21,6 @@ from typing import Annotated, Any, ClassVar, Self, cast
 
 import orjson
 from pydantic import (
-    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
@@ -32,6 +31,7 @@ from pydantic import (
 )
 
 from schemas.errors import EventValidationError
+from schemas.instant import Instant
 from schemas.text import Name
 
 Identifier = Name
@@ -166,8 +166,8 @@ class Envelope(Frozen):
     event_id: uuid.UUID = Field(description="Assigned by the producer; the idempotency key.")
     type: str = Field(description="The event type, e.g. 'call_center.call'.")
     schema_version: int = Field(ge=1, description="Version of the payload schema.")
-    occurred_at: AwareDatetime = Field(description="Event time: when it happened.")
-    received_at: AwareDatetime | None = Field(
+    occurred_at: Instant = Field(description="Event time: when it happened.")
+    received_at: Instant | None = Field(
         default=None, description="Set at ingestion: when Rapport first accepted it."
     )
     source: Source

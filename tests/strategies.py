@@ -156,7 +156,7 @@ def _values_for(schema: Mapping[str, Any]) -> SearchStrategy[Any]:
             min_size=schema.get("min_length", 0),
             max_size=min(schema.get("max_length", _LARGEST_COLLECTION), _LARGEST_COLLECTION),
         )
-    if kind == "function-after":
+    if kind in ("function-after", "function-before"):
         check = schema["function"]["function"]
         if check in _VALUES_OF_CHECKS:
             return _VALUES_OF_CHECKS[check]

@@ -8,7 +8,13 @@ from typing import Annotated, Self
 from pydantic import ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 from schemas.envelope import Channel, Frozen, Payload
-from schemas.payloads.common import FreeValue, FreeValueKey, Tags, check_free_values
+from schemas.payloads.common import (
+    FreeValue,
+    FreeValueKey,
+    Tags,
+    check_free_integers,
+    check_free_values,
+)
 from schemas.text import Name, Note
 
 TraitValue = FreeValue
@@ -32,6 +38,7 @@ class ProfileUpdated(Payload):
         description="Trait name to new value (text, number, true/false, or null to clear).",
     )
 
+    _bounded_integers = field_validator("traits", mode="before")(check_free_integers)
     _bounded_strings = field_validator("traits")(check_free_values)
 
     def summary(self) -> str:
@@ -171,6 +178,7 @@ class CustomEvent(Payload):
     )
     tags: Tags = Field(default=(), description="Free tags, e.g. the source's name.")
 
+    _bounded_integers = field_validator("properties", mode="before")(check_free_integers)
     _bounded_strings = field_validator("properties")(check_free_values)
 
     def summary(self) -> str:

@@ -5,9 +5,10 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any
 
-from pydantic import AwareDatetime, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from schemas.envelope import Channel, Payload
+from schemas.instant import Instant
 from schemas.text import Name, Note
 
 
@@ -48,7 +49,7 @@ class AppointmentSet(_Sales):
     event_type = "sales.appointment_set"
     model_config = _example(scheduled_for="2026-04-14T10:00:00+02:00", location="Customer site")
 
-    scheduled_for: AwareDatetime = Field(description="When the meeting is to take place.")
+    scheduled_for: Instant = Field(description="When the meeting is to take place.")
     location: Name | None = Field(default=None, description="Where, or 'video'.")
 
     def summary(self) -> str:

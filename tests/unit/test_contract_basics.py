@@ -211,3 +211,40 @@ def test_events_survive_pickle_and_deep_copy() -> None:
     event = a_call()
     assert pickle.loads(pickle.dumps(event)) == event
     assert copy.deepcopy(event) == event
+
+
+@pytest.mark.parametrize(
+    ("occurred_at", "rule"),
+    [
+        ("2026-03-01T10:00:00+18:00", "the UTC offset must be between -15:59 and +15:59"),
+        ("2026-03-01T10:00:00-16:00", "the UTC offset must be between -15:59 and +15:59"),
+        ("0001-01-01T00:00:00+05:00", "the time must fall within the years 1 to 9999 in UTC"),
+        ("9999-12-31T23:30:00-05:00", "the time must fall within the years 1 to 9999 in UTC"),
+    ],
+)
+def test_times_postgresql_cannot_store_are_refused_at_the_edge(occurred_at: str, rule: str) -> None:
+    raw = orjson.loads(encode_event(a_call()))
+    raw["occurred_at"] = occurred_at
+    with pytest.raises(EventValidationError) as caught:
+        decode_event(orjson.dumps(raw))
+    assert caught.value.problems == [("occurred_at", occurred_at, rule)]
+
+
+def test_offsets_postgresql_accepts_and_years_at_the_edges_in_utc_are_kept() -> None:
+    for occurred_at in ("2026-03-01T10:00:00+15:59", "0001-01-01T00:00:00Z", "9999-12-31T23:59Z"):
+        raw = orjson.loads(encode_event(a_call()))
+        raw["occurred_at"] = occurred_at
+        assert decode_event(orjson.dumps(raw)).occurred_at == datetime.fromisoformat(occurred_at)
+
+
+def test_an_integer_beyond_64_bits_is_refused_not_turned_into_a_float() -> None:
+    event = build_event(
+        "custom.event",
+        {"name": "visit", "properties": {"n": 2**63 - 1}},
+        customer={"customer_id": "c-1"},
+        occurred_at="2026-03-01T10:00:00Z",
+    )
+    assert event.payload.properties["n"] == 2**63 - 1  # type: ignore[attr-defined]
+    wire = encode_event(event).replace(b'"n":9223372036854775807', b'"n":9223372036854775808')
+    with pytest.raises(EventValidationError, match="'n' is an integer beyond 64 bits"):
+        decode_event(wire)
