@@ -11,10 +11,11 @@ from schemas import Envelope
 DayKey = tuple[date, str, str]  # (UTC day, channel, type)
 
 
+def day_key(event: Envelope) -> DayKey:
+    """The counter an event adds one to."""
+    return (event.occurred_at.astimezone(UTC).date(), event.channel.value, event.type)
+
+
 def daily_counts(events: Iterable[Envelope]) -> Counter[DayKey]:
     """How many events each (day, channel, type) gains from `events`; adding is commutative."""
-    counts: Counter[DayKey] = Counter()
-    for event in events:
-        day = event.occurred_at.astimezone(UTC).date()
-        counts[(day, event.channel.value, event.type)] += 1
-    return counts
+    return Counter(map(day_key, events))

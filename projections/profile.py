@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
+from projections.errors import ProfileTooLarge
 from projections.stamped import Stamp, Stamped
 from schemas import Envelope
 from schemas.payloads.profile import (
@@ -21,6 +22,12 @@ from schemas.payloads.profile import (
     ProfileUpdated,
 )
 from schemas.payloads.survey import SurveyResponded
+
+# A profile is one row, rewritten by every event of its customer: without a bound, one
+# customer's row could grow until each write costs more than a batch. The event that would
+# push a profile past a bound is refused (and parked by the worker with this reason).
+MAX_IDENTIFIERS = 1_000
+MAX_TRAITS = 500
 
 
 @dataclass(frozen=True)
@@ -57,7 +64,17 @@ def apply(profile: Profile | None, event: Envelope) -> Profile:
         },
     )
     specific = _BY_PAYLOAD.get(type(event.payload))
-    return specific(state, event, Stamp(at, str(event.event_id))) if specific else state
+    if specific:
+        state = specific(state, event, Stamp(at, str(event.event_id)))
+    _check_bounds(state)
+    return state
+
+
+def _check_bounds(state: Profile) -> None:
+    if len(state.identifiers) > MAX_IDENTIFIERS:
+        raise ProfileTooLarge(state.customer_id, "identifiers", MAX_IDENTIFIERS)
+    if len(state.traits) > MAX_TRAITS:
+        raise ProfileTooLarge(state.customer_id, "traits", MAX_TRAITS)
 
 
 def fold(profile: Profile | None, events: Iterable[Envelope]) -> Profile | None:
