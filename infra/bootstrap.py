@@ -49,6 +49,8 @@ def worker_config(settings: Settings, *, batch_size: int = 1000) -> WorkerConfig
         data_dir=settings.state_dir / "worker",
         schema=settings.projection_schema,
         batch_size=batch_size,
+        stall_timeout_s=settings.worker_stall_timeout_s,
+        health_port=settings.worker_health_port,
     )
 
 
@@ -73,6 +75,7 @@ def rebuilder(
         engine(settings),
         settings.bootstrap,
         settings.topic,
+        dlq_topic=settings.dlq_topic,
         batch_size=batch_size,
         params=score_parameters(settings),
         jobs=jobs,

@@ -28,11 +28,11 @@ def register(app: typer.Typer, out: Console, settings_factory: Any) -> None:
             print_json(out, [_summary(r) for r in records])
             return
         table = Table(title=f"{settings.dlq_topic}: {len(records)} parked", title_justify="left")
-        for column in ("ref", "failed at", "from", "event_id", "error"):
+        for column in ("ref", "failed at", "from", "stage", "event_id", "error"):
             table.add_column(column)
         for r in records:
             failed = r.failed_at.strftime("%Y-%m-%d %H:%M:%S") if r.failed_at else ""
-            cells = (r.ref, failed, r.source, r.event_id or "—", r.error[:120])
+            cells = (r.ref, failed, r.source, r.stage, r.event_id or "—", r.error[:120])
             table.add_row(*(Text(cell) for cell in cells))  # data, not rich markup
         out.print(table)
 
@@ -90,6 +90,7 @@ def _summary(record: Any) -> dict[str, Any]:
         "failed_at": record.failed_at,
         "source": record.source,
         "event_id": record.event_id,
+        "stage": record.stage,
         "error_type": record.error_type,
         "error": record.error,
     }

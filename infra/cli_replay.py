@@ -91,7 +91,7 @@ def register(app: typer.Typer, out: Console, settings_factory: Any) -> None:
             stats = rebuilder.build(number, progress=progress, scores_as_of=datetime.now(UTC))
         out.print(
             f"built v{number}: {stats.records:,} records in {stats.seconds:.1f}s "
-            f"({stats.rate:,.0f} events/s), {stats.invalid} invalid skipped"
+            f"({stats.rate:,.0f} events/s), {stats.parked} parked (see `rapport dlq list`)"
         )
         if swap:
             old = rebuilder.swap(number)

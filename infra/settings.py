@@ -49,6 +49,17 @@ class Settings(BaseSettings):
         "active version (so a replay's swap hands the live stream over).",
     )
 
+    # The stream worker (`rapport worker`).
+    worker_stall_timeout_s: float = Field(
+        default=120.0,
+        description="Liveness: the worker exits (code 3, for its supervisor to restart it) when "
+        "lag has not drained for this long while Kafka and PostgreSQL answer.",
+    )
+    worker_health_port: int | None = Field(
+        default=None,
+        description="Serve the worker's GET /healthz on 127.0.0.1 at this port; unset = none.",
+    )
+
     # The HTTP collector (`rapport collector`).
     collector_host: str = "127.0.0.1"
     collector_port: int = 8088
@@ -116,6 +127,12 @@ class Settings(BaseSettings):
             "RAPPORT_DLQ_TOPIC": self.dlq_topic,
             "RAPPORT_TOPIC_PARTITIONS": str(self.topic_partitions),
             "RAPPORT_CONSUMER_GROUP": self.consumer_group,
+            "RAPPORT_WORKER_STALL_TIMEOUT_S": str(self.worker_stall_timeout_s),
+            **(
+                {"RAPPORT_WORKER_HEALTH_PORT": str(self.worker_health_port)}
+                if self.worker_health_port is not None
+                else {}
+            ),
             **(
                 {"RAPPORT_PROJECTION_SCHEMA": self.projection_schema}
                 if self.projection_schema

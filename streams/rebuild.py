@@ -23,8 +23,9 @@ from projections.scores import DEFAULT_PARAMETERS, ScoreParameters
 from projections.store import ProjectionStore, create_indexes, create_schema
 from projections.tables import build_tables
 from projections.verify import Difference, checksums, compare, scores_as_of
+from streams.pipeline import REPLAY_RETRY, RetryPolicy
 from streams.replay import Progress, Replayer, ReplayError, ReplayStats
-from streams.replay_jobs import Share, run_shares, split
+from streams.replay_jobs import ReplayTarget, Share, run_shares, split
 
 MAX_CATCH_UP_ROUNDS = 50
 
@@ -49,14 +50,18 @@ class Rebuilder:
         bootstrap: str,
         topic: str,
         *,
+        dlq_topic: str | None = None,  # None: TOPIC.dlq
         batch_size: int = 20_000,
         params: ScoreParameters = DEFAULT_PARAMETERS,
         jobs: int | None = None,  # replay processes; None: one per core
+        retry: RetryPolicy = REPLAY_RETRY,
     ) -> None:
         self.engine = engine
         self.jobs = jobs or os.cpu_count() or 1
         self.bootstrap = bootstrap
         self.topic = topic
+        self.dlq_topic = dlq_topic
+        self.retry = retry
         self.batch_size = batch_size
         self.params = params
 
@@ -149,20 +154,32 @@ class Rebuilder:
                 return replayer.run(until, progress)
         finally:
             replayer.close()
-        return run_shares(
+        target = ReplayTarget(
             self.engine.url.render_as_string(hide_password=False),
             schema,
             self.bootstrap,
             self.topic,
+            self.dlq_topic,
+            self.batch_size,
+            self.retry,
+        )
+        return run_shares(
+            target,
             [Share(partitions, {p: until.get(p, 0) for p in partitions}) for partitions in shares],
-            batch_size=self.batch_size,
             total=sum(work.values()),
             progress=progress,
         )
 
     def _replayer(self, schema: str) -> Replayer:
         store = ProjectionStore(self.engine, schema)
-        return Replayer(store, self.bootstrap, self.topic, batch_size=self.batch_size)
+        return Replayer(
+            store,
+            self.bootstrap,
+            self.topic,
+            dlq_topic=self.dlq_topic,
+            batch_size=self.batch_size,
+            retry=self.retry,
+        )
 
     # -- swap -----------------------------------------------------------------------------
     def swap(self, version: int, progress: Progress | None = None) -> str | None:

@@ -22,6 +22,7 @@ from streams.deadletter import (
     FAILED_AT,
     REDRIVEN_FROM,
     SOURCE,
+    STAGE,
     header,
     original_headers,
 )
@@ -60,6 +61,11 @@ class ParkedRecord:
     @property
     def source(self) -> str:
         return header(self.headers, SOURCE) or ""
+
+    @property
+    def stage(self) -> str:
+        """What refused the record: decode, fold or database (decode before stages existed)."""
+        return header(self.headers, STAGE) or "decode"
 
     @property
     def event_id(self) -> str | None:

@@ -1,9 +1,11 @@
 """Rebuild a projection version from offset 0 of the touchpoint topic.
 
 The replayer reads every partition directly (no consumer group: it must not disturb the
-live worker's offsets), decodes with the same contract and applies batches with the same
-store as the live worker, into the version's own schema. Its progress is the version's
-positions table, so an interrupted replay resumes where it stopped.
+live worker's offsets) and runs each batch through the same `BatchPipeline` as the live
+worker, into the version's own schema: the same contract, the same folds, the same
+isolation of records that cannot be stored. A record the live worker parked is found in
+the dead-letter topic and not parked again. Its progress is the version's positions
+table, so an interrupted replay resumes where it stopped.
 """
 
 from __future__ import annotations
@@ -14,9 +16,10 @@ from dataclasses import dataclass
 
 from kafka import KafkaConsumer, TopicPartition
 
-from projections.store import PositionedEvent, ProjectionStore
-from schemas import decode_event
-from schemas.errors import ContractError, RapportError
+from projections.store import ProjectionStore
+from schemas.errors import RapportError
+from streams.deadletter import DeadLetterWriter
+from streams.pipeline import REPLAY_RETRY, BatchPipeline, LogRecord, RetryPolicy
 
 Progress = Callable[[int, int], None]  # (records done, records in total)
 
@@ -29,7 +32,7 @@ class ReplayError(RapportError):
 class ReplayStats:
     records: int = 0
     projected: int = 0
-    invalid: int = 0  # parked by the live worker when they first arrived; skipped here
+    parked: int = 0  # records that cannot be projected: in the dead-letter topic
     seconds: float = 0.0
 
     @property
@@ -44,17 +47,22 @@ class Replayer:
         bootstrap: str,
         topic: str,
         *,
+        dlq_topic: str | None = None,  # None: TOPIC.dlq
         batch_size: int = 20_000,
         partitions: Iterable[int] | None = None,  # None: every partition of the topic
+        retry: RetryPolicy = REPLAY_RETRY,
     ) -> None:
         if store.schema is None:
             raise ReplayError("a replay needs a fixed target version")
         self.store = store
         self.topic = topic
         self.batch_size = batch_size
+        self.dead_letters = DeadLetterWriter(bootstrap, dlq_topic or f"{topic}.dlq")
+        self.pipeline = BatchPipeline(store, self.dead_letters, self._log_starts, retry=retry)
         self.consumer = KafkaConsumer(
             bootstrap_servers=bootstrap,
             enable_auto_commit=False,
+            auto_offset_reset="earliest",  # a stored position retention has deleted
             # The broker checks CRCs on write; recomputing them in pure Python took a
             # third of the replay's time.
             check_crcs=False,
@@ -73,6 +81,11 @@ class Replayer:
 
     def close(self) -> None:
         self.consumer.close()
+        self.dead_letters.close()
+
+    def _log_starts(self, keys: set[tuple[str, int]]) -> dict[tuple[str, int], int]:
+        found = self.consumer.beginning_offsets([TopicPartition(t, p) for t, p in keys])
+        return {(tp.topic, tp.partition): offset for tp, offset in found.items()}
 
     def head(self) -> dict[int, int]:
         """The next offset of every partition: the live head right now."""
@@ -102,22 +115,17 @@ class Replayer:
         began = time.monotonic()
         while remaining:
             fetched = self.consumer.poll(timeout_ms=1000, max_records=self.batch_size)
-            batch: list[PositionedEvent] = []
-            for tp, records in fetched.items():
-                limit = until[tp.partition]
-                for record in records:
-                    if record.offset >= limit:
-                        break
-                    try:
-                        event = decode_event(record.value)
-                    except ContractError:
-                        event = None
-                        stats.invalid += 1
-                    batch.append(PositionedEvent(tp.topic, tp.partition, record.offset, event))
+            batch = [
+                LogRecord(tp.topic, tp.partition, r.offset, r.key, r.value, tuple(r.headers or ()))
+                for tp, records in fetched.items()
+                for r in records
+                if r.offset < until[tp.partition]
+            ]
             if batch:
-                result = self.store.apply_batch(batch)
+                outcome = self.pipeline.run(batch)
                 stats.records += len(batch)
-                stats.projected += result.projected
+                stats.projected += outcome.projected
+                stats.parked += outcome.parked + outcome.parked_before
                 if progress:
                     progress(stats.records, total)
             finished = {tp for tp in remaining if self.consumer.position(tp) >= until[tp.partition]}

@@ -18,11 +18,25 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from streams.pipeline import RetryPolicy
 from streams.replay import Progress, ReplayError, ReplayStats
 
 # A child that sends nothing for this long while alive is still working (a 20k-record
 # batch takes a few seconds); the parent only polls so it notices a child that died.
 _POLL_S = 0.5
+
+
+@dataclass(frozen=True)
+class ReplayTarget:
+    """Where every child reads from and writes to (picklable: children are spawned)."""
+
+    database_url: str
+    schema: str
+    bootstrap: str
+    topic: str
+    dlq_topic: str | None
+    batch_size: int
+    retry: RetryPolicy
 
 
 @dataclass(frozen=True)
@@ -45,13 +59,9 @@ def split(work: dict[int, int], jobs: int) -> list[tuple[int, ...]]:
 
 
 def run_shares(
-    database_url: str,
-    schema: str,
-    bootstrap: str,
-    topic: str,
+    target: ReplayTarget,
     shares: list[Share],
     *,
-    batch_size: int,
     total: int,
     progress: Progress | None = None,
 ) -> ReplayStats:
@@ -61,7 +71,7 @@ def run_shares(
     children = [
         context.Process(
             target=_replay_share,
-            args=(database_url, schema, bootstrap, topic, share, batch_size, messages),
+            args=(target, share, messages),
             name=f"replay-{'-'.join(map(str, share.partitions))}",
             daemon=True,
         )
@@ -86,7 +96,7 @@ def run_shares(
             elif kind == "done":
                 finished.add(name)
                 stats.projected += value["projected"]
-                stats.invalid += value["invalid"]
+                stats.parked += value["parked"]
             else:
                 raise ReplayError(f"{name} failed: {value}")
     finally:
@@ -104,21 +114,13 @@ def _check_alive(children: list[Any], finished: set[str]) -> None:
             raise ReplayError(f"{child.name} exited with code {child.exitcode}")
 
 
-def _replay_share(
-    database_url: str,
-    schema: str,
-    bootstrap: str,
-    topic: str,
-    share: Share,
-    batch_size: int,
-    messages: Any,
-) -> None:
+def _replay_share(target: ReplayTarget, share: Share, messages: Any) -> None:
     """A child: replay its partitions, reporting records done as they commit."""
     from projections.store import ProjectionStore, make_engine
     from streams.replay import Replayer
 
     name = multiprocessing.current_process().name
-    engine = make_engine(database_url, pool_size=1)
+    engine = make_engine(target.database_url, pool_size=1)
     reported = 0
 
     def report(done: int, _total: int) -> None:
@@ -128,17 +130,19 @@ def _replay_share(
 
     try:
         replayer = Replayer(
-            ProjectionStore(engine, schema),
-            bootstrap,
-            topic,
-            batch_size=batch_size,
+            ProjectionStore(engine, target.schema),
+            target.bootstrap,
+            target.topic,
+            dlq_topic=target.dlq_topic,
+            batch_size=target.batch_size,
             partitions=share.partitions,
+            retry=target.retry,
         )
         try:
             stats = replayer.run(share.until, report)
         finally:
             replayer.close()
-        messages.put(("done", name, {"projected": stats.projected, "invalid": stats.invalid}))
+        messages.put(("done", name, {"projected": stats.projected, "parked": stats.parked}))
     except Exception as exc:  # the parent turns it into a ReplayError naming this child
         messages.put(("error", name, f"{type(exc).__name__}: {exc}"))
     finally:

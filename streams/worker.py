@@ -1,27 +1,52 @@
 """The faust worker: consume touchpoints in batches, project each batch in one transaction.
 
-Commit order, per batch: (1) decode and validate each record; park failures in the
-dead-letter topic and wait for Kafka's ack; (2) write rows + positions in one PostgreSQL
-transaction; (3) ack the events, after which faust commits their offsets. A crash before
-(2) commits redelivers the batch; the stored positions and event_ids make that a no-op.
+Commit order, per batch: `BatchPipeline.run` stores or parks every record (waiting out a
+database or dead-letter topic that does not answer, never skipping); only when it returns
+are the records acked, after which faust commits their offsets. Kafka's committed offsets
+are only a hint: on every partition assignment the consumer seeks to the positions stored
+in PostgreSQL with the rows, so a crash, a restored database or a commit made on shutdown
+never skips or repeats a record.
+
+Exit codes (for a supervisor, which should restart the worker on any of them):
+  EXIT_STALLED   the watchdog saw lag not drain for `stall_timeout_s` while Kafka and
+                 PostgreSQL answered and the worker was not waiting for a known reason;
+  EXIT_BEHIND    the database is behind the log (restored from a backup, failed over):
+                 the restart re-reads from the stored positions.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import sys
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import faust
+from faust.transport.drivers.aiokafka import Consumer as AIOKafkaConsumer
 
-from projections.store import PositionedEvent, ProjectionStore, make_engine
-from schemas import decode_event
-from schemas.errors import ContractError
-from streams.deadletter import dead_letter
+from projections.errors import PositionGap
+from projections.store import ProjectionStore, make_engine
+from streams.deadletter import DeadLetterWriter
+from streams.health import Health
+from streams.kafka_log import KafkaLog
+from streams.pipeline import BatchPipeline, LogRecord, PipelineStopped
+from streams.watchdog import Watchdog
 
 log = logging.getLogger("rapport.worker")
+
+EXIT_STALLED = 3
+EXIT_BEHIND = 4
+WATCHDOG_EVERY_S = 5.0
+# How long an assignment waits for PostgreSQL to say where to start before it starts from
+# Kafka's committed offsets (the first batch then checks them against PostgreSQL).
+POSITIONS_ON_ASSIGNMENT_TIMEOUT_S = 30.0
+
+PartitionKey = tuple[str, int]
 
 
 @dataclass(frozen=True)
@@ -37,6 +62,10 @@ class WorkerConfig:
     batch_seconds: float = 0.2
     # A crashed worker's partitions move to the others after this long without a heartbeat.
     session_timeout_s: float = 10.0
+    # Exit (EXIT_STALLED) when lag has not drained for this long; see the module docstring.
+    stall_timeout_s: float = 120.0
+    # Serve GET /healthz on 127.0.0.1:PORT (faust's web server); None: no HTTP server.
+    health_port: int | None = None
 
 
 def build_app(config: WorkerConfig) -> faust.App:
@@ -45,7 +74,9 @@ def build_app(config: WorkerConfig) -> faust.App:
         broker=f"kafka://{config.bootstrap}",
         store="memory://",
         datadir=str(config.data_dir),
-        web_enabled=False,
+        web_enabled=config.health_port is not None,
+        web_port=config.health_port or 6066,
+        web_bind="127.0.0.1",
         topic_disable_leader=True,
         producer_acks=-1,
         consumer_auto_offset_reset="earliest",
@@ -65,6 +96,11 @@ def build_app(config: WorkerConfig) -> faust.App:
         value_serializer="raw",
     )
     store = ProjectionStore(make_engine(config.database_url, pool_size=2), config.schema)
+    kafka_log = KafkaLog(config.bootstrap)
+    dead_letters = DeadLetterWriter(config.bootstrap, config.dlq_topic)
+    health = Health()
+    pipeline = BatchPipeline(store, dead_letters, kafka_log.log_starts, health)
+    app.transport.Consumer = _seeking_stored_positions(config.topic, store.positions)
 
     @app.on_partitions_assigned.connect
     async def _log_assignment(app: faust.App, assigned: set[Any], **_: Any) -> None:
@@ -73,58 +109,146 @@ def build_app(config: WorkerConfig) -> faust.App:
 
     @app.agent(topic, name="project-touchpoints")
     async def project(stream: faust.Stream[bytes]) -> None:
-        async for events in stream.take_events(config.batch_size, within=config.batch_seconds):
-            done = await asyncio.to_thread(
-                store.positions, {(e.message.topic, e.message.partition) for e in events}
-            )
-            batch = []
-            for event in events:
-                message = event.message
-                if message.offset < done.get((message.topic, message.partition), 0):
-                    continue  # redelivered after a crash: already projected (or parked)
+        try:
+            async for events in stream.take_events(config.batch_size, within=config.batch_seconds):
+                records = [_log_record(event.message) for event in events]
                 try:
-                    decoded = decode_event(message.value)
-                except ContractError as exc:
-                    await _park(app, config.dlq_topic, message, exc)
-                    decoded = None
-                batch.append(
-                    PositionedEvent(message.topic, message.partition, message.offset, decoded)
+                    outcome = await asyncio.to_thread(pipeline.run, records)
+                except PositionGap as gap:
+                    _exit(
+                        EXIT_BEHIND, f"the database is behind the log ({gap}); restart to re-read"
+                    )
+                log.info(
+                    "projected %d new events (%d duplicate event_ids, %d redelivered records, "
+                    "%d parked)",
+                    outcome.projected,
+                    outcome.duplicates,
+                    outcome.redelivered,
+                    outcome.parked,
                 )
-            result = await asyncio.to_thread(store.apply_batch, batch)
-            log.info(
-                "projected %d new events (%d duplicate event_ids, %d redelivered records)",
-                result.projected,
-                result.duplicates,
-                result.redelivered,
+        except PipelineStopped:
+            pass  # shutting down while waiting: nothing was stored, nothing is acked as done
+        finally:
+            pipeline.stop.set()  # a batch still waiting in its thread gives up at once
+
+    watchdog = Watchdog(config.stall_timeout_s)
+
+    @app.timer(WATCHDOG_EVERY_S)
+    async def _watch() -> None:
+        if health.is_waiting:
+            watchdog.excuse()
+            return
+        mine = {(tp.topic, tp.partition) for tp in app.consumer.assignment()}
+        try:
+            heads, positions = await asyncio.to_thread(_heads_and_positions, config.topic)
+        except Exception:  # a service does not answer: that is not a stall, and the
+            return  # pipeline waits for it (and says so) as soon as a batch needs it
+        watched = {k for k in mine if k[0] == config.topic} or set(heads)
+        if stalls := watchdog.observe(time.monotonic(), positions, heads, watched):
+            _exit(
+                EXIT_STALLED,
+                "no progress while Kafka and PostgreSQL answer: "
+                + ", ".join(
+                    f"{s.partition[0]}/{s.partition[1]} at {s.position} of {s.head} "
+                    f"for {s.seconds:.0f}s"
+                    for s in stalls
+                ),
             )
+
+    def _heads_and_positions(
+        topic: str,
+    ) -> tuple[dict[PartitionKey, int], dict[PartitionKey, int]]:
+        heads = kafka_log.ends(topic)
+        return heads, store.positions(set(heads))
+
+    if config.health_port is not None:
+
+        @app.page("/healthz")
+        async def healthz(web: faust.web.View, request: faust.web.Request) -> faust.web.Response:
+            snapshot = health.snapshot()
+            return web.json(snapshot, status=200 if snapshot["status"] == "ok" else 503)
+
+    @app.on_before_shutdown.connect
+    async def _release(app: faust.App, **_: Any) -> None:
+        pipeline.stop.set()
+        await asyncio.to_thread(dead_letters.close)
+        await asyncio.to_thread(kafka_log.close)
 
     return app
 
 
-async def _park(
-    app: faust.App, dlq_topic: str, message: faust.types.Message, exc: Exception
-) -> None:
-    """Send a failed record to the dead-letter topic and wait until Kafka has it."""
-    parked = dead_letter(
-        topic=message.topic,
-        partition=message.partition,
-        offset=message.offset,
-        key=message.key,
-        value=message.value,
-        headers=list(message.headers or ()),
-        error=exc,
-    )
-    log.warning(
-        "parked %s/%d/%d in %s: %s",
+def _log_record(message: Any) -> LogRecord:
+    return LogRecord(
         message.topic,
         message.partition,
         message.offset,
-        dlq_topic,
-        exc,
+        message.key,
+        message.value,
+        tuple(message.headers or ()),
     )
-    await app.producer.send_and_wait(
-        dlq_topic, parked.key, parked.value, partition=None, timestamp=None, headers=parked.headers
-    )
+
+
+def _seeking_stored_positions(
+    topic: str, stored_positions: Callable[[set[PartitionKey]], Mapping[PartitionKey, int]]
+) -> type[AIOKafkaConsumer]:
+    """faust's consumer, seeking on every assignment to the positions PostgreSQL stores.
+
+    faust calls `seek_to_committed` once partitions are assigned, before it resumes the
+    flow of records, and keeps what it returns as the committed offsets of its own
+    bookkeeping; so answering with the stored positions makes them the start, everywhere.
+    """
+
+    class SeekingStoredPositions(AIOKafkaConsumer):  # type: ignore[misc]
+        async def seek_to_committed(self) -> Mapping[Any, int]:
+            committed = dict(await super().seek_to_committed())
+            mine = {tp for tp in self.assignment() if tp.topic == topic}
+            if not mine:
+                return committed
+            keys = {(tp.topic, tp.partition) for tp in mine}
+            try:
+                stored = await asyncio.wait_for(
+                    asyncio.to_thread(_read_until_answered, stored_positions, keys),
+                    POSITIONS_ON_ASSIGNMENT_TIMEOUT_S,
+                )
+            except Exception as exc:
+                log.warning(
+                    "could not read the stored positions (%r): starting from Kafka's "
+                    "committed offsets; the first batch checks them against PostgreSQL",
+                    exc,
+                )
+                return committed
+            offsets = {tp: stored.get((tp.topic, tp.partition), 0) for tp in mine}
+            await self.seek_wait(offsets)
+            log.info(
+                "starting from the stored positions: %s",
+                ", ".join(f"{tp.topic}/{tp.partition}@{o}" for tp, o in sorted(offsets.items())),
+            )
+            return {**committed, **offsets}
+
+    return SeekingStoredPositions
+
+
+def _read_until_answered(
+    read: Callable[[set[PartitionKey]], Mapping[PartitionKey, int]], keys: set[PartitionKey]
+) -> Mapping[PartitionKey, int]:
+    deadline = time.monotonic() + POSITIONS_ON_ASSIGNMENT_TIMEOUT_S
+    while True:
+        try:
+            return read(keys)
+        except Exception:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
+def _exit(code: int, why: str) -> None:
+    """Leave at once with `code`, so a supervisor restarts the worker; say why first."""
+    log.error("exiting with code %d: %s", code, why)
+    for handler in logging.getLogger().handlers:
+        handler.flush()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def run_worker(config: WorkerConfig, *, loglevel: str = "warn") -> None:

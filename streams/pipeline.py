@@ -1,0 +1,300 @@
+"""One batch of log records into the projections: nothing skipped, nothing counted twice.
+
+The live worker and the replay run every batch through `BatchPipeline.run`, which returns
+only once each record of the batch is either stored or parked in the dead-letter topic:
+
+1. Read the stored positions; records below them are redelivered and dropped. A batch
+   that would jump past a stored position (the database is behind the log) raises
+   `PositionGap`, unless the records in between are gone from the log.
+2. Decode each record; one the contract refuses is parked (stage `decode`).
+3. Store the batch in one transaction. If that fails because of one record (see
+   `streams.faults`), that record is found, by its name when the projection code names it
+   or by splitting the batch in halves when PostgreSQL does not, parked with the stage
+   that refused it, and the rest is stored. Any other failure (connection lost, server
+   restarting, read-only, deadlock) is waited out: the whole batch is retried with backoff
+   until it succeeds.
+4. A dead-letter write that fails holds the batch the same way: a record is never
+   dropped because it could not be parked.
+
+Kafka offsets may be committed only after `run` returns.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol, TypeVar
+
+from kafka.errors import KafkaError
+
+from projections.errors import PositionGap, RecordRefused, describe
+from projections.store import BatchResult, PositionedEvent, find_gaps
+from schemas import decode_event
+from schemas.errors import ContractError, RapportError
+from streams.deadletter import DeadLetterFailed
+from streams.faults import Fault, Kind, classify
+from streams.health import Health
+
+log = logging.getLogger("rapport.pipeline")
+
+T = TypeVar("T")
+PartitionKey = tuple[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class LogRecord:
+    """A record as read from the touchpoint topic, whichever client read it."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: tuple[tuple[str, bytes], ...] = ()
+
+
+class BatchStore(Protocol):
+    def positions(self, keys: set[PartitionKey]) -> dict[PartitionKey, int]: ...
+
+    def apply_batch(
+        self,
+        batch: Sequence[PositionedEvent],
+        *,
+        log_starts: Mapping[PartitionKey, int] | None = None,
+    ) -> BatchResult: ...
+
+
+class DeadLetters(Protocol):
+    def park(
+        self,
+        *,
+        topic: str,
+        partition: int,
+        offset: int,
+        key: bytes | None,
+        value: bytes | None,
+        headers: Sequence[tuple[str, bytes]] | None,
+        error: BaseException | str,
+        error_type: str | None = None,
+        stage: str,
+    ) -> bool: ...
+
+
+LogStarts = Callable[[set[PartitionKey]], dict[PartitionKey, int]]
+
+
+class PipelineStopped(RapportError):
+    """The pipeline was asked to stop while it waited; the batch was not stored."""
+
+
+class GaveUp(RapportError):
+    """A batch could not be stored within the retry policy's time; the message says why."""
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    first_delay_s: float = 0.1
+    max_delay_s: float = 2.0
+    give_up_after_s: float | None = None  # None: keep trying (the live worker)
+
+
+# A replay is run by someone waiting for it: a database that does not answer is waited for
+# this long (a restart, a failover) before the replay fails, naming why.
+REPLAY_RETRY = RetryPolicy(give_up_after_s=120.0)
+
+
+@dataclass
+class BatchOutcome:
+    projected: int = 0  # new events folded into the projections
+    duplicates: int = 0  # events whose event_id was already projected
+    redelivered: int = 0  # records below the stored position: already done
+    parked: int = 0  # records parked in the dead-letter topic by this batch
+    parked_before: int = 0  # records found parked already (by the live worker, or earlier)
+
+    def add(self, result: BatchResult) -> None:
+        self.projected += result.projected
+        self.duplicates += result.duplicates
+        self.redelivered += result.redelivered
+
+
+@dataclass
+class BatchPipeline:
+    store: BatchStore
+    dead_letters: DeadLetters
+    log_starts: LogStarts
+    health: Health = field(default_factory=Health)
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    stop: threading.Event = field(default_factory=threading.Event)
+
+    def run(self, records: Sequence[LogRecord]) -> BatchOutcome:
+        """Store or park every record of `records`; see the module's docstring."""
+        outcome = BatchOutcome()
+        if not records:
+            return outcome
+        keys = {(r.topic, r.partition) for r in records}
+        stored = self._until_done(lambda: self.store.positions(keys))
+        fresh = [r for r in records if r.offset >= stored.get((r.topic, r.partition), 0)]
+        outcome.redelivered = len(records) - len(fresh)
+        log_starts = self._log_starts_for_gaps(fresh, stored)
+        batch = [self._decoded(record, outcome) for record in fresh]
+        by_position = {(r.topic, r.partition, r.offset): r for r in fresh}
+        self._store(batch, by_position, log_starts, outcome)
+        self.health.progressed(outcome.projected, outcome.parked)
+        return outcome
+
+    # -- 1. where the batch starts -------------------------------------------------------
+    def _log_starts_for_gaps(
+        self, fresh: Sequence[LogRecord], stored: Mapping[PartitionKey, int]
+    ) -> dict[PartitionKey, int]:
+        positioned = [PositionedEvent(r.topic, r.partition, r.offset, None) for r in fresh]
+        gaps = find_gaps(positioned, stored, {})
+        if not gaps:
+            return {}
+        starts = self._until_done(
+            lambda: self.log_starts(set(gaps)), what="Kafka", retry_on=(KafkaError, OSError)
+        )
+        if real := find_gaps(positioned, stored, starts):
+            raise PositionGap(real)
+        for (topic, partition), (at, first) in sorted(gaps.items()):
+            log.error(
+                "%s/%d: records %d..%d were deleted from the log before they were projected",
+                topic,
+                partition,
+                at,
+                first - 1,
+            )
+        return starts
+
+    # -- 2. decode -----------------------------------------------------------------------
+    def _decoded(self, record: LogRecord, outcome: BatchOutcome) -> PositionedEvent:
+        try:
+            event = decode_event(record.value or b"")
+        except ContractError as exc:
+            self._park(record, exc, type(exc).__name__, "decode", outcome)
+            event = None
+        return PositionedEvent(record.topic, record.partition, record.offset, event)
+
+    # -- 3. store, isolating the records that cannot be stored ---------------------------
+    def _store(
+        self,
+        batch: list[PositionedEvent],
+        records: Mapping[tuple[str, int, int], LogRecord],
+        log_starts: Mapping[PartitionKey, int],
+        outcome: BatchOutcome,
+    ) -> None:
+        while True:
+            try:
+                outcome.add(self.store.apply_batch(batch, log_starts=log_starts))
+                return
+            except (PositionGap, PipelineStopped):
+                raise
+            except Exception as exc:
+                fault = classify(exc)
+                if fault.kind is Kind.RETRY:
+                    self._wait("PostgreSQL", fault.reason)
+                    continue
+                culprit = self._culprit(batch, exc)
+                if culprit is None and len(batch) > 1:
+                    middle = len(batch) // 2  # each half keeps its partitions' order
+                    self._store(batch[:middle], records, log_starts, outcome)
+                    self._store(batch[middle:], records, log_starts, outcome)
+                    return
+                i = culprit or 0
+                r = batch[i]
+                self._park(
+                    records[(r.topic, r.partition, r.offset)],
+                    fault.reason,
+                    fault.error_type,
+                    fault.stage,
+                    outcome,
+                )
+                parked = PositionedEvent(r.topic, r.partition, r.offset, None)
+                batch = [*batch[:i], parked, *batch[i + 1 :]]
+
+    @staticmethod
+    def _culprit(batch: Sequence[PositionedEvent], error: BaseException) -> int | None:
+        """The index of the record the projection code named, if it named one."""
+        if not isinstance(error, RecordRefused):
+            return None
+        for i, r in enumerate(batch):
+            if (r.topic, r.partition, r.offset) == error.position:
+                return i
+        return None
+
+    # -- 4. park, holding the batch while the dead-letter topic refuses ------------------
+    def _park(
+        self,
+        record: LogRecord,
+        error: BaseException | str,
+        error_type: str,
+        stage: str,
+        outcome: BatchOutcome,
+    ) -> None:
+        def park() -> bool:
+            return self.dead_letters.park(
+                topic=record.topic,
+                partition=record.partition,
+                offset=record.offset,
+                key=record.key,
+                value=record.value,
+                headers=record.headers,
+                error=error,
+                error_type=error_type,
+                stage=stage,
+            )
+
+        if self._until_done(park, what="the dead-letter topic", retry_on=(DeadLetterFailed,)):
+            outcome.parked += 1
+        else:
+            outcome.parked_before += 1
+
+    # -- waiting -------------------------------------------------------------------------
+    def _until_done(
+        self,
+        action: Callable[[], T],
+        *,
+        what: str = "PostgreSQL",
+        retry_on: tuple[type[BaseException], ...] | None = None,
+    ) -> T:
+        """`action()`, retried while it fails with an error worth waiting out."""
+        while True:
+            try:
+                return action()
+            except PipelineStopped:
+                raise
+            except Exception as exc:
+                if retry_on is not None:
+                    if not isinstance(exc, retry_on):
+                        raise
+                    self._wait(what, describe(exc))
+                    continue
+                fault = classify(exc)
+                if fault.kind is not Kind.RETRY:
+                    raise
+                self._wait(what, fault.reason)
+
+    def _wait(self, what: str, reason: str) -> None:
+        """Sleep before the next attempt (backing off), or give up, or stop."""
+        waited = self.health.waiting_seconds()
+        if self.retry.give_up_after_s is not None and waited > self.retry.give_up_after_s:
+            raise GaveUp(f"gave up after {waited:.0f}s waiting for {what}: {reason}")
+        attempts = self.health.waiting_attempts()
+        delay = min(self.retry.max_delay_s, self.retry.first_delay_s * 2 ** min(attempts, 10))
+        self.health.waiting(what, reason, delay)
+        if self.stop.wait(delay):
+            raise PipelineStopped(f"stopped while waiting for {what}: {reason}")
+
+
+__all__ = [
+    "BatchOutcome",
+    "BatchPipeline",
+    "BatchStore",
+    "DeadLetters",
+    "Fault",
+    "GaveUp",
+    "LogRecord",
+    "PipelineStopped",
+    "RetryPolicy",
+]
