@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: setup demo test lint bench bench-replay bench-scripts catalogue up down clean
+.PHONY: setup demo test soak lint bench bench-replay bench-scripts catalogue up down clean
 
 setup: $(STAMP)
 
@@ -24,6 +24,12 @@ lint: setup
 
 test: lint
 	$(BIN)/pytest -q -ra
+
+# The fault soak: the worker SIGKILLed at random points RAPPORT_SOAK_KILLS times (50) while
+# it drains, then every event accounted for (a short version runs in `make test`).
+soak: setup
+	RAPPORT_SOAK_KILLS=$${RAPPORT_SOAK_KILLS:-50} $(BIN)/pytest -s -q -p no:cacheprovider \
+		tests/integration/test_faults.py -k sigkill
 
 # The event catalogue is generated from schemas/; a unit test fails when it is stale.
 catalogue: setup

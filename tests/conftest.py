@@ -9,6 +9,7 @@ session started, it stops. Each test gets its own topics, consumer group and dat
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,6 +30,41 @@ def _docker_available() -> bool:
         return True
     except Exception:
         return False
+
+
+class ServiceControl:
+    """Stop and start the session's own Kafka broker and PostgreSQL, for fault tests."""
+
+    def __init__(self, settings: Settings) -> None:
+        from infra.kafka import LocalKafka
+        from infra.postgres import LocalPostgres
+
+        self.settings = settings
+        self.kafka = LocalKafka(settings)
+        self.postgres = LocalPostgres(settings)
+
+    def restart_postgres(self, down_s: float = 1.0) -> None:
+        """A fast stop (every session is cut off), then a start."""
+        self.postgres.stop()
+        time.sleep(down_s)
+        self.postgres.start()
+
+    def stop_kafka(self) -> None:
+        self.kafka.stop()
+
+    def start_kafka(self) -> None:
+        self.kafka.start()
+
+
+_CONTROL: list[ServiceControl] = []
+
+
+@pytest.fixture
+def services() -> ServiceControl:
+    """The session's services, to stop and start; skips where they are not ours to stop."""
+    if not _CONTROL:
+        pytest.skip("fault tests need the local services the session starts (not external)")
+    return _CONTROL[0]
 
 
 @pytest.fixture(scope="session")
@@ -61,9 +97,12 @@ def service_urls() -> Iterator[tuple[str, str]]:
         postgres_port=25432,
     )
     started = services.up(settings)
+    if settings.local_kafka and settings.local_postgres:  # on the test ports: ours to stop
+        _CONTROL.append(ServiceControl(settings))
     try:
         yield settings.bootstrap, settings.db_url
     finally:
+        _CONTROL.clear()
         services.down(settings, only=started)
 
 
@@ -73,7 +112,7 @@ def rapport_settings(service_urls: tuple[str, str], tmp_path: Path) -> Iterator[
     bootstrap, admin_url = service_urls
     suffix = uuid.uuid4().hex[:10]
     database = f"rapport_test_{suffix}"
-    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT", pool_pre_ping=True)
     with admin.connect() as conn:
         conn.execute(sa.text(f'CREATE DATABASE "{database}"'))
     settings = Settings(
