@@ -1,0 +1,360 @@
+"""Writes batches of events into PostgreSQL: one transaction per batch, exactly-once effect.
+
+Kafka delivers at least once. In one transaction per batch the store (1) locks the stored
+positions of the batch's partitions and skips records below them, refusing a batch that
+would skip records above them (`PositionGap`), (2) inserts timeline rows keyed by event_id,
+learning which events are new (a duplicate send inserts nothing), (3) folds only the new
+events into profiles, purchases and channel counters, (4) advances the positions. The
+caller acks the Kafka offsets only after this commits, so a crash anywhere redelivers
+records that this transaction then recognises.
+
+An event the projection code cannot fold raises `RecordRefused` naming it, so the caller
+can park it and store the rest; a record whose event is None (parked) only advances the
+position.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import astuple, dataclass, fields
+from typing import Any, TypeVar
+
+import orjson
+import psycopg2  # type: ignore[import-untyped]
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.schema import CreateTable
+
+from projections import profile as profile_projector
+from projections import views
+from projections.bulk import insert_rows, json_text, upsert_all_columns
+from projections.channel_stats import day_key
+from projections.errors import NoActiveVersion, PositionGap, RecordRefused
+from projections.profile import Profile
+from projections.profile_rows import from_row, to_row
+from projections.purchases import PurchaseRow, purchase_row
+from projections.tables import Tables, build_tables
+from projections.timeline import timeline_entry
+from schemas import Envelope
+
+DEFAULT_SCHEMA = "core_v1"
+_TIMELINE_COLUMNS = (
+    "event_id",
+    "customer_id",
+    "occurred_at",
+    "received_at",
+    "channel",
+    "type",
+    "summary",
+    "campaign_id",
+    "payload",
+)
+_PURCHASE_COLUMNS = tuple(f.name for f in fields(PurchaseRow))
+_SCHEMA_LOCK = 7_243_001  # advisory lock id: workers starting together create tables once
+# A batch waiting on the version row while a swap commits finds that row no longer active;
+# it reads the registry again (a new statement sees the swap) this many times at most.
+_ACTIVE_VERSION_READS = 5
+
+T = TypeVar("T")
+PartitionKey = tuple[str, int]
+
+
+@dataclass(frozen=True)
+class PositionedEvent:
+    """A record's place in the log, and its event (None when it was dead-lettered)."""
+
+    topic: str
+    partition: int
+    offset: int
+    event: Envelope | None
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    projected: int  # new events folded into the projections
+    duplicates: int  # events whose event_id was already projected
+    redelivered: int  # records below the stored position: already done
+
+
+def make_engine(url: str, **kwargs: Any) -> sa.Engine:
+    return sa.create_engine(
+        url, json_serializer=lambda obj: orjson.dumps(obj).decode(), pool_pre_ping=True, **kwargs
+    )
+
+
+def create_schema(
+    engine: sa.Engine, schema: str | None = None, *, with_indexes: bool = True
+) -> Tables:
+    """Create a version's tables (and register it). schema=None: the active version, or
+    the first version when there is none. A bulk load passes with_indexes=False and calls
+    `create_indexes` after it: building an index once is cheaper than maintaining it."""
+    with engine.begin() as conn:
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:id)"), {"id": _SCHEMA_LOCK})
+        views.ensure_registry(conn)
+        schema = schema or views.active_schema(conn) or DEFAULT_SCHEMA
+        tables = build_tables(schema)
+        conn.execute(sa.text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+        for table in tables.metadata.sorted_tables:
+            conn.execute(CreateTable(table, if_not_exists=True))
+        if with_indexes:
+            _create_indexes(conn, tables)
+        views.register(conn, schema)
+    return tables
+
+
+def create_indexes(engine: sa.Engine, schema: str) -> None:
+    with engine.begin() as conn:
+        _create_indexes(conn, build_tables(schema))
+
+
+def _create_indexes(conn: sa.Connection, tables: Tables) -> None:
+    for table in tables.metadata.sorted_tables:
+        for index in table.indexes:
+            index.create(conn, checkfirst=True)
+
+
+class ProjectionStore:
+    """Applies batches to one projection version, or (schema=None) to whichever version
+    is active when the batch commits, so a swap hands the live stream to the new one."""
+
+    def __init__(self, engine: sa.Engine, schema: str | None = None) -> None:
+        self.engine = engine
+        self.schema = schema
+        self._tables: dict[str, Tables] = {}
+
+    def _tables_of(self, conn: sa.Connection, *, lock: bool = True) -> Tables:
+        schema = self.schema or _active_schema(conn, lock=lock)
+        if schema not in self._tables:
+            self._tables[schema] = build_tables(schema)
+        return self._tables[schema]
+
+    def apply_batch(
+        self,
+        batch: Sequence[PositionedEvent],
+        *,
+        log_starts: Mapping[PartitionKey, int] | None = None,
+    ) -> BatchResult:
+        """Store `batch` in one transaction. `log_starts`: the first offset each partition's
+        log still holds, where retention deleted older records (a gap below it is allowed).
+
+        Raises PositionGap if a partition's first new record lies past its stored position,
+        RecordRefused if the projection code cannot fold one event, and PostgreSQL's errors
+        as they come; nothing of the batch is stored then.
+        """
+        if not batch:
+            return BatchResult(0, 0, 0)
+        with self.engine.begin() as conn, _discarded_on_error(conn):
+            t = self._tables_of(conn)
+            stored = _lock_positions(conn, t, {(r.topic, r.partition) for r in batch})
+            fresh = [r for r in batch if r.offset >= stored.get((r.topic, r.partition), 0)]
+            if gaps := find_gaps(fresh, stored, log_starts or {}):
+                raise PositionGap(gaps)
+            events = [r.event for r in fresh if r.event is not None]
+            try:
+                new_events = _insert_timeline(conn, t, events)
+                if new_events:
+                    _fold_profiles(conn, t, new_events)
+                    _insert_purchases(conn, t, new_events)
+                    _count_channels(conn, t, new_events)
+            except RecordRefused as refused:
+                refused.position = _first_carrier(fresh, refused.event_id)
+                raise
+            if fresh:
+                _advance(conn, t, fresh)
+        return BatchResult(len(new_events), len(events) - len(new_events), len(batch) - len(fresh))
+
+    def positions(self, keys: set[tuple[str, int]]) -> dict[tuple[str, int], int]:
+        """Stored next offsets (no lock): lets the worker skip redelivered records early."""
+        with self.engine.connect() as conn, _discarded_on_error(conn):
+            p = self._tables_of(conn, lock=False).positions
+            rows = conn.execute(
+                sa.select(p.c.topic, p.c.partition, p.c.next_offset).where(
+                    sa.tuple_(p.c.topic, p.c.partition).in_(sorted(keys))
+                )
+            )
+            return {(r.topic, r.partition): r.next_offset for r in rows}
+
+
+@contextmanager
+def _discarded_on_error(conn: sa.Connection) -> Iterator[None]:
+    """A connection that saw a database error is not reused: after a failover, a server
+    restart or a database switched to read-only and back, only a new session is sure to
+    see the server as it is now (a session keeps, e.g., default_transaction_read_only)."""
+    try:
+        yield
+    except (sa.exc.DBAPIError, psycopg2.Error):
+        conn.invalidate()
+        raise
+
+
+def _active_schema(conn: sa.Connection, *, lock: bool) -> str:
+    """The active version's schema. Locked FOR SHARE for a batch: a swap (which locks the
+    row FOR UPDATE) waits for the batch to end, and a batch that waited on a swap reads the
+    registry again, so it lands in the version the swap activated, never in a default."""
+    for _ in range(_ACTIVE_VERSION_READS):
+        schema = views.active_schema(conn, lock="share" if lock else None)
+        if schema is not None:
+            return schema
+    raise NoActiveVersion(
+        f"no active projection version in {views.VERSIONS_TABLE}; "
+        "run `rapport projections activate VERSION`"
+    )
+
+
+def find_gaps(
+    records: Iterable[PositionedEvent],
+    stored: Mapping[PartitionKey, int],
+    log_starts: Mapping[PartitionKey, int],
+) -> dict[PartitionKey, tuple[int, int]]:
+    """Partitions whose records do not continue exactly from their stored position: the
+    first record past it, per partition, as (stored next offset, that record's offset).
+
+    A partition with no stored position starts at 0, or at its log start when retention
+    deleted the records before it. Records below the stored position are redelivered and
+    are not looked at."""
+    expected: dict[PartitionKey, int] = {}
+    gaps: dict[PartitionKey, tuple[int, int]] = {}
+    for r in records:
+        key = (r.topic, r.partition)
+        if key in gaps:
+            continue
+        at = expected.get(key)
+        if at is None:
+            at = stored.get(key, 0)
+            at = max(at, log_starts.get(key, at))
+        if r.offset < at:
+            continue  # redelivered within the batch
+        if r.offset > at:
+            gaps[key] = (stored.get(key, 0), r.offset)
+            continue
+        expected[key] = at + 1
+    return gaps
+
+
+def _first_carrier(records: Iterable[PositionedEvent], event_id: object) -> tuple[str, int, int]:
+    """Where the first record carrying `event_id` sits (the one the batch folded)."""
+    return next(
+        (r.topic, r.partition, r.offset)
+        for r in records
+        if r.event is not None and r.event.event_id == event_id
+    )
+
+
+def _each_event(events: Iterable[Envelope], step: Callable[[Envelope], T]) -> list[T]:
+    """`step` of every event; an error in it refuses that event, naming it."""
+    results = []
+    for event in events:
+        try:
+            results.append(step(event))
+        except Exception as exc:
+            raise RecordRefused(event.event_id, "fold", exc) from exc
+    return results
+
+
+# -- the steps of one batch, all inside its transaction ------------------------------------
+def _lock_positions(
+    conn: sa.Connection, t: Tables, keys: set[tuple[str, int]]
+) -> dict[tuple[str, int], int]:
+    p = t.positions
+    rows = conn.execute(
+        sa.select(p.c.topic, p.c.partition, p.c.next_offset)
+        .where(sa.tuple_(p.c.topic, p.c.partition).in_(sorted(keys)))
+        .order_by(p.c.topic, p.c.partition)
+        .with_for_update()
+    )
+    return {(r.topic, r.partition): r.next_offset for r in rows}
+
+
+def _insert_timeline(conn: sa.Connection, t: Tables, events: list[Envelope]) -> list[Envelope]:
+    """Insert timeline rows; return the events that were new (in input order)."""
+    if not events:
+        return []
+    unique: dict[Any, Envelope] = {}
+    for event in events:
+        unique.setdefault(event.event_id, event)
+    rows = _each_event(unique.values(), _timeline_row)
+    inserted = insert_rows(conn, t.timeline, _TIMELINE_COLUMNS, rows, returning="event_id")
+    new_ids = {str(row[0]) for row in inserted}  # uuid or str, by adapter
+    return [e for e in unique.values() if str(e.event_id) in new_ids]
+
+
+def _timeline_row(event: Envelope) -> tuple[Any, ...]:
+    e = timeline_entry(event)
+    return (
+        str(e.event_id),
+        e.customer_id,
+        e.occurred_at,
+        e.received_at,
+        e.channel,
+        e.type,
+        e.summary,
+        e.campaign_id,
+        json_text(e.payload),
+    )
+
+
+def _fold_profiles(conn: sa.Connection, t: Tables, events: list[Envelope]) -> None:
+    by_customer: dict[str, list[Envelope]] = defaultdict(list)
+    for event in events:
+        by_customer[event.customer.partition_key].append(event)
+    c = t.customers
+    current = {
+        row.customer_id: from_row(row)
+        for row in conn.execute(
+            sa.select(c)
+            .where(c.c.customer_id.in_(sorted(by_customer)))
+            .order_by(c.c.customer_id)
+            .with_for_update()
+        )
+    }
+    columns = [col.name for col in c.columns]
+    jsonb = {col.name for col in c.columns if isinstance(col.type, JSONB)}
+    rows = []
+    for customer_id in sorted(by_customer):
+        row = to_row(_fold_profile(current.get(customer_id), by_customer[customer_id]))
+        rows.append(tuple(json_text(row[k]) if k in jsonb else row[k] for k in columns))
+    insert_rows(conn, c, columns, rows, on_conflict=upsert_all_columns(c))
+
+
+def _fold_profile(profile: Profile | None, events: list[Envelope]) -> Profile:
+    for event in events:
+        try:
+            profile = profile_projector.apply(profile, event)
+        except Exception as exc:
+            raise RecordRefused(event.event_id, "fold", exc) from exc
+    assert profile is not None
+    return profile
+
+
+def _insert_purchases(conn: sa.Connection, t: Tables, events: list[Envelope]) -> None:
+    rows = [astuple(row) for row in _each_event(events, purchase_row) if row is not None]
+    rows = [(str(r[0]), *r[1:]) for r in rows]
+    insert_rows(conn, t.purchases, _PURCHASE_COLUMNS, rows)
+
+
+def _count_channels(conn: sa.Connection, t: Tables, events: list[Envelope]) -> None:
+    insert_rows(
+        conn,
+        t.channel_daily,
+        ("day", "channel", "type", "events"),
+        [(*key, n) for key, n in sorted(Counter(_each_event(events, day_key)).items())],
+        on_conflict="(day, channel, type) DO UPDATE "
+        "SET events = channel_daily.events + EXCLUDED.events",
+    )
+
+
+def _advance(conn: sa.Connection, t: Tables, fresh: Sequence[PositionedEvent]) -> None:
+    next_offsets: dict[tuple[str, int], int] = {}
+    for r in fresh:
+        key = (r.topic, r.partition)
+        next_offsets[key] = max(next_offsets.get(key, 0), r.offset + 1)
+    insert_rows(
+        conn,
+        t.positions,
+        ("topic", "partition", "next_offset"),
+        [(t, n, o) for (t, n), o in sorted(next_offsets.items())],
+        on_conflict="(topic, partition) DO UPDATE "
+        "SET next_offset = greatest(positions.next_offset, EXCLUDED.next_offset)",
+    )
