@@ -13,8 +13,11 @@ from uuid import UUID
 
 from projections.errors import ScoringInputError
 from projections.lineage import frozen_inputs, happened_by, require_aware, source_event_ids
-from schemas import Channel, Envelope
+from schemas import Channel, Envelope, Payload
 from schemas.payloads.call_center import CallCenterCall, CallOutcome
+from schemas.payloads.email import EmailBounced, EmailDelivered, EmailSent, EmailUnsubscribed
+from schemas.payloads.sales import MeetingCancelled, SalesApproached
+from schemas.payloads.support import TicketResolved, TicketUpdated
 
 # Starting points, to tune per business: talking to us weighs most, passive reading least.
 DEFAULT_CHANNEL_WEIGHTS: Mapping[str, float] = MappingProxyType(
@@ -32,16 +35,16 @@ DEFAULT_CHANNEL_WEIGHTS: Mapping[str, float] = MappingProxyType(
 )
 
 # Events that record what the firm did, or that the customer did not take part in.
-_NOT_THE_CUSTOMERS_DOING = frozenset(
+_NOT_THE_CUSTOMERS_DOING: frozenset[type[Payload]] = frozenset(
     {
-        "email.sent",
-        "email.delivered",
-        "email.bounced",
-        "email.unsubscribed",
-        "sales.approached",
-        "sales.meeting_cancelled",
-        "support.ticket_updated",
-        "support.ticket_resolved",
+        EmailSent,
+        EmailDelivered,
+        EmailBounced,
+        EmailUnsubscribed,
+        SalesApproached,
+        MeetingCancelled,
+        TicketUpdated,
+        TicketResolved,
     }
 )
 _UNREACHED = frozenset({CallOutcome.NO_ANSWER, CallOutcome.VOICEMAIL})
@@ -71,10 +74,10 @@ def interaction_from_event(event: Envelope) -> Interaction | None:
     calls that never reached the customer (no answer, voicemail), and profile, consent
     and identity bookkeeping.
     """
-    if event.type in _NOT_THE_CUSTOMERS_DOING or event.channel in _BOOKKEEPING_CHANNELS:
-        return None
     payload = event.payload
-    if isinstance(payload, CallCenterCall) and payload.outcome in _UNREACHED:
+    if type(payload) in _NOT_THE_CUSTOMERS_DOING or event.channel in _BOOKKEEPING_CHANNELS:
+        return None
+    if type(payload) is CallCenterCall and payload.outcome in _UNREACHED:
         return None
     sentiment = getattr(payload, "sentiment", None)
     return Interaction(

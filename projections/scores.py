@@ -8,7 +8,7 @@ customer's events (from the timeline) and the as-of time.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field, is_dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -59,7 +59,10 @@ from projections.value import (
     summarize_purchases,
     ticket_from_event,
 )
-from schemas import Envelope
+from schemas import Envelope, Payload
+from schemas.payloads.commerce import Purchased, Refunded
+from schemas.payloads.support import TicketOpened
+from schemas.payloads.survey import SurveyResponded
 
 
 @dataclass(frozen=True)
@@ -103,18 +106,20 @@ class CustomerHistory:
         return history
 
     def add(self, event: Envelope) -> None:
-        kind = event.type
-        if kind == "commerce.purchased":
-            self.purchases.append(purchase_from_event(event))
-        elif kind == "commerce.refunded":
-            self.refunds.append(refund_from_event(event))
-        elif kind == "support.ticket_opened":
-            self.tickets.append(ticket_from_event(event))
-        elif kind == "survey.responded":
-            self.statements.extend(stated_spend_from_event(event))
+        take = _TAKEN_FROM.get(type(event.payload))
+        if take:
+            take(self, event)
         interaction = interaction_from_event(event)
         if interaction is not None:
             self.interactions.append(interaction)
+
+
+_TAKEN_FROM: dict[type[Payload], Callable[[CustomerHistory, Envelope], None]] = {
+    Purchased: lambda h, e: h.purchases.append(purchase_from_event(e)),
+    Refunded: lambda h, e: h.refunds.append(refund_from_event(e)),
+    TicketOpened: lambda h, e: h.tickets.append(ticket_from_event(e)),
+    SurveyResponded: lambda h, e: h.statements.extend(stated_spend_from_event(e)),
+}
 
 
 @dataclass(frozen=True)
