@@ -3,26 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 
-from schemas.errors import RapportError
+from schemas.errors import Problem, RapportError
 
-
-@dataclass(frozen=True)
-class Problem:
-    """One thing wrong with a request: where (a path into the body), what value, which rule."""
-
-    path: str
-    value: object
-    rule: str
-
-    def __str__(self) -> str:
-        return f"{self.path}={_short(self.value)}: {self.rule}"
-
-
-def _short(value: object, limit: int = 60) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+__all__ = [
+    "CollectorError",
+    "InvalidEvents",
+    "MalformedRequest",
+    "Problem",
+    "RateLimited",
+    "RequestTooLarge",
+    "Unauthenticated",
+    "Unavailable",
+]
 
 
 class CollectorError(RapportError):

@@ -9,15 +9,20 @@ own subclass whose `type`, `schema_version` and `payload` are pinned to that typ
 (`REGISTRY.event_model`), so that decoding is one pass of pydantic-core and the JSON Schema
 of every type is exact. `Envelope(...)`, `Envelope.new(...)` and `decode_event(...)` all
 return an instance of that subclass.
+
+The registry is the one owner of the type -> model lookup. It is built from the payload
+modules, which build on this one, so this module cannot import it: the registry hands
+itself to `Envelope.event_models` once it is built (`schemas.registry`), and every lookup
+here goes through that.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any, ClassVar, Self, cast
+from typing import Annotated, Any, ClassVar, Protocol, Self, cast
 
 import orjson
 from pydantic import (
@@ -37,9 +42,6 @@ from schemas.text import Name
 Identifier = Name
 Email = Annotated[str, StringConstraints(max_length=320, pattern=r"^[^@\s\x00]+@[^@\s\x00]+$")]
 Phone = Annotated[str, StringConstraints(max_length=32, pattern=r"^\+?[0-9 ()./-]{3,31}$")]
-
-# Kept for the modules that import it from here; new code uses schemas.text.Name.
-ShortText = Name
 
 
 class Channel(StrEnum):
@@ -160,8 +162,19 @@ class Payload(Frozen):
         return [dict(e) for e in found if isinstance(e, dict)] if isinstance(found, list) else []
 
 
+class EventModels(Protocol):
+    """The type -> model lookup the registry provides (see `schemas.registry.Registry`)."""
+
+    def event_model(self, event_type: object, version: int | None = None) -> type[Envelope]: ...
+
+    def current_model(self, event_type: object) -> type[Payload]: ...
+
+
 class Envelope(Frozen):
     """One touchpoint: envelope fields plus a payload whose model is chosen by `type`."""
+
+    event_models: ClassVar[EventModels]
+    """Set by `schemas.registry` once it is built (importing `schemas` builds it)."""
 
     event_id: uuid.UUID = Field(description="Assigned by the producer; the idempotency key.")
     type: str = Field(description="The event type, e.g. 'call_center.call'.")
@@ -194,9 +207,8 @@ class Envelope(Frozen):
                     "Envelope cannot choose an event model without data: use decode_event, "
                     "event_from_dict or REGISTRY.event_model(type).model_validate"
                 )
-            from schemas.registry import REGISTRY  # the registry imports this module
-
-            return cast(Self, super().__new__(REGISTRY.event_model(data.get("type"))))
+            model = Envelope.event_models.event_model(data.get("type"))
+            return cast(Self, super().__new__(model))
         return super().__new__(cls)
 
     @classmethod
@@ -206,9 +218,7 @@ class Envelope(Frozen):
         Unlike decode_event this neither upcasts nor raises contract errors.
         """
         if cls is Envelope and isinstance(obj, Mapping):
-            from schemas.registry import REGISTRY
-
-            model = REGISTRY.event_model(obj.get("type"))
+            model = Envelope.event_models.event_model(obj.get("type"))
             return cast(Self, model.model_validate(obj, **options))
         return super().model_validate(obj, **options)
 
@@ -245,10 +255,8 @@ class Envelope(Frozen):
         Raises UnknownEventType for a payload class that is not registered and
         EventValidationError, naming each field, value and rule, for anything invalid.
         """
-        from schemas.registry import REGISTRY
-
-        model = REGISTRY.event_model(payload.event_type)
-        current = REGISTRY.current_model(payload.event_type)
+        model = Envelope.event_models.event_model(payload.event_type)
+        current = Envelope.event_models.current_model(payload.event_type)
         if type(payload) is not current:
             rule = (
                 f"version {payload.schema_version} is superseded: build a {current.__name__} "
@@ -279,17 +287,9 @@ class Envelope(Frozen):
     def channel(self) -> Channel:
         return self.source.channel
 
-    def received(self, at: datetime | None = None) -> Self:
-        """A copy stamped with the ingestion time (kept if already set)."""
-        if self.received_at is not None:
-            return self
-        return self.model_copy(update={"received_at": at or datetime.now(UTC)})
-
 
 def _unpickle_event(event_type: str, version: int, state: dict[Any, Any]) -> Envelope:
-    from schemas.registry import REGISTRY
-
-    model = REGISTRY.event_model(event_type, version)
+    model = Envelope.event_models.event_model(event_type, version)
     event = model.__new__(model)
     event.__setstate__(state)
     return event

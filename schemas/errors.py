@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Final
+from typing import Final, NamedTuple
 
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
@@ -27,25 +27,36 @@ class _Missing:
 MISSING: Final = _Missing()
 """The value of a problem whose field is absent."""
 
-Problem = tuple[str, object, str]
-"""(field path, offending value, rule), e.g. ('payload.items[0].quantity', 0, '...')."""
+
+class Problem(NamedTuple):
+    """One thing wrong with an event or a request: where (a field path), what value, which
+    rule; e.g. ('payload.items[0].quantity', 0, 'Input should be greater than 0')."""
+
+    path: str
+    value: object
+    rule: str
+
+    def __str__(self) -> str:
+        return f"{self.path}={short_repr(self.value)}: {self.rule}"
 
 
 class EventValidationError(ContractError):
     """An event failed validation; `problems` lists (field path, value, rule)."""
 
     def __init__(
-        self, event_type: str | None, problems: Iterable[Problem], *, version: int | None = None
+        self,
+        event_type: str | None,
+        problems: Iterable[tuple[str, object, str]],
+        *,
+        version: int | None = None,
     ):
         self.event_type = event_type
         self.version = version
-        self.problems = list(problems)
+        self.problems = [Problem(*problem) for problem in problems]
         what = "invalid event"
         if event_type:
             what = f"invalid {event_type} event" + (f" (v{version})" if version else "")
-        details = "; ".join(
-            f"{path}={_short(value)}: {rule}" for path, value, rule in self.problems
-        )
+        details = "; ".join(map(str, self.problems))
         super().__init__(f"{what}: {details}")
 
     @classmethod
@@ -113,6 +124,7 @@ def _rule(err: ErrorDetails) -> str:
     return err["msg"].removeprefix("Value error, ")
 
 
-def _short(value: object, limit: int = 60) -> str:
+def short_repr(value: object, limit: int = 60) -> str:
+    """repr(value), cut to `limit` characters for a one-line message."""
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."

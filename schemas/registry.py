@@ -214,3 +214,4 @@ SUPERSEDED_PAYLOADS: list[Superseded] = [
 ]
 
 REGISTRY = Registry(CURRENT_PAYLOADS, SUPERSEDED_PAYLOADS)
+Envelope.event_models = REGISTRY  # the lookup `Envelope(...)` and `Envelope.new` go through

@@ -67,8 +67,12 @@ def mixed_events(customers: int, per_customer: int, *, seed: int) -> list[Envelo
                 )
             mine.append(
                 Envelope.new(
-                    payload, customer=who, occurred_at=at, event_id=uuid.uuid5(ns, f"{c}-{n}")
-                ).received(at)
+                    payload,
+                    customer=who,
+                    occurred_at=at,
+                    received_at=at,
+                    event_id=uuid.uuid5(ns, f"{c}-{n}"),
+                )
             )
         # Late arrivals: some events are published after later ones.
         for _ in range(max(1, per_customer // 10)):
