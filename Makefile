@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: setup demo test soak lint bench bench-replay bench-scripts catalogue up down clean
+.PHONY: setup demo test soak lint bench bench-replay catalogue up down clean
 
 setup: $(STAMP)
 
@@ -46,12 +46,6 @@ bench: setup
 bench-replay: setup
 	$(BIN)/rapport bench-replay --out bench/results/replay-latest.json
 
-# The focused benchmarks that came before `rapport bench`.
-bench-scripts: setup
-	$(BIN)/python bench/bench_codec.py
-	$(BIN)/python -m bench.bench_publish
-	$(BIN)/python -m bench.bench_collector
-	$(BIN)/python -m bench.bench_import
 
 up: setup
 	$(BIN)/rapport infra up

@@ -14,17 +14,19 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaProducer, TopicPartition
 
 from bench.stats import latency_ms
 from bench.worker_run import BenchError, ProjectedCount, WorkerProcess, live_lag_summary
 from infra.settings import Settings
 from producers import EncodedEvent, Publisher, PublisherConfig
-from projections import queries, views
-from projections.score_refresh import refresh_scores
-from projections.store import make_engine
-from projections.tables import build_tables
+from projections.postgres import queries, views
+from projections.postgres.score_refresh import refresh_scores
+from projections.postgres.store import make_engine
+from projections.postgres.tables import build_tables
+from projections.postgres.versions import PostgresVersions
 from schemas import Envelope
+from streams import kafka_clients
 from streams.rebuild import Rebuilder
 
 # The tables the worker writes, in the order a COPY fills them.
@@ -71,9 +73,8 @@ def sdk_publish(bootstrap: str, topic: str, events: Sequence[Envelope]) -> float
 def drain_consume(bootstrap: str, topic: str) -> tuple[int, float]:
     """C: every record from offset 0 with kafka-python as the replay reads (no CRC
     check, big fetches), counted and dropped, no decode. (records, events/s)"""
-    consumer = KafkaConsumer(
-        bootstrap_servers=bootstrap,
-        enable_auto_commit=False,
+    consumer = kafka_clients.consumer(
+        bootstrap,
         check_crcs=False,
         max_poll_records=20_000,
         fetch_max_bytes=64 * 1024 * 1024,
@@ -164,7 +165,7 @@ def replay(database_url: str, bootstrap: str, topic: str, *, jobs: int | None = 
     says otherwise); scores are not refreshed."""
     engine = make_engine(database_url)
     try:
-        rebuilder = Rebuilder(engine, bootstrap, topic, jobs=jobs)
+        rebuilder = Rebuilder(PostgresVersions(engine), bootstrap, topic, jobs=jobs)
         began = time.perf_counter()
         stats = rebuilder.build(1)
         seconds = time.perf_counter() - began

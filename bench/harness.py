@@ -39,7 +39,6 @@ from rich.console import Console
 
 from bench import figures as fig
 from bench.report import machine_line, ratios, table, targets
-from bench.scratch import Scratch
 from bench.stats import spread
 from bench.worker_run import (
     BenchError,
@@ -51,6 +50,7 @@ from bench.worker_run import (
 )
 from bench.workload import HEAVY_CUSTOMER, build_workload, fresh_events
 from infra.kafka import KAFKA_VERSION
+from infra.scratch import Scratch
 from infra.settings import Settings
 
 # The extra run that is profiled and loaded with queries stops after this many records: a
@@ -359,10 +359,10 @@ def profile_summary(prefix: Path) -> dict[str, Any]:
 
 
 def machine_facts(settings: Settings) -> dict[str, Any]:
-    from kafka import KafkaAdminClient
+    from streams import kafka_clients
 
     # ApiVersions tells the protocol generation (e.g. 4.1), not the exact release.
-    admin = KafkaAdminClient(bootstrap_servers=settings.bootstrap)
+    admin = kafka_clients.admin(settings.bootstrap)
     try:
         broker = admin.describe_cluster()["brokers"][0]["broker_id"]
         broker_api = admin.get_broker_version_data(broker).broker_version_str

@@ -38,9 +38,9 @@ from rich.table import Table
 
 from bench import figures as fig
 from bench.harness import Steps, machine_facts
-from bench.scratch import Scratch
 from bench.stats import spread
 from bench.worker_run import BenchError
+from infra.scratch import Scratch
 from infra.settings import Settings
 from producers import PublisherConfig
 

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 from infra import worker_process
 from infra.settings import Settings
-from projections import views
+from projections.postgres import views
 from schemas.errors import RapportError
 
 POLL_S = 0.05

@@ -11,13 +11,15 @@ from infra.settings import Settings
 from producers import Publisher, PublisherConfig
 from producers.errors import PublishError
 from projections.engagement import EngagementParameters
+from projections.postgres.store import make_engine
+from projections.postgres.versions import PostgresVersions
 from projections.scores import ScoreParameters
-from projections.store import make_engine
 from projections.value import RfmWeights
 from streams.rebuild import Rebuilder
 from streams.worker import WorkerConfig
 
-if TYPE_CHECKING:  # the collector's imports (FastAPI…) are paid only by `rapport collector`
+if TYPE_CHECKING:  # FastAPI and faust are paid for only by the commands that serve them
+    import faust
     from fastapi import FastAPI
 
     from collector.sources import PostgresSources
@@ -29,9 +31,9 @@ def require_services(settings: Settings) -> None:
     services.ensure_topics(settings)
 
 
-def engine(settings: Settings) -> sa.Engine:
+def engine(settings: Settings, **options: Any) -> sa.Engine:
     services.require_database_only(settings)
-    return make_engine(settings.db_url)
+    return make_engine(settings.db_url, **options)
 
 
 def publisher(settings: Settings, **options: Any) -> Publisher:
@@ -39,18 +41,42 @@ def publisher(settings: Settings, **options: Any) -> Publisher:
     return Publisher(settings.bootstrap, settings.topic, **options)
 
 
+def projection_versions(settings: Settings, **engine_options: Any) -> PostgresVersions:
+    """The projection store: every version, in the configured PostgreSQL."""
+    return PostgresVersions(engine(settings, **engine_options))
+
+
 def worker_config(settings: Settings, *, batch_size: int = 1000) -> WorkerConfig:
     return WorkerConfig(
         bootstrap=settings.bootstrap,
-        database_url=settings.db_url,
         topic=settings.topic,
         dlq_topic=settings.dlq_topic,
         consumer_group=settings.consumer_group,
         data_dir=settings.state_dir / "worker",
-        schema=settings.projection_schema,
         batch_size=batch_size,
         stall_timeout_s=settings.worker_stall_timeout_s,
         health_port=settings.worker_health_port,
+    )
+
+
+def worker_app(settings: Settings, config: WorkerConfig) -> faust.App:
+    """The worker, writing to the pinned version (RAPPORT_PROJECTION_SCHEMA) or the active
+    one, whose tables are created first if need be."""
+    from streams.deadletter import DeadLetterWriter
+    from streams.kafka_log import KafkaLog
+    from streams.worker import build_app
+
+    versions = projection_versions(settings, pool_size=2)
+    pinned = settings.projection_schema
+    if pinned is None:
+        versions.ensure_active()
+    else:
+        versions.prepare(pinned)
+    return build_app(
+        config,
+        versions.store(pinned),
+        DeadLetterWriter(settings.bootstrap, settings.dlq_topic),
+        KafkaLog(settings.bootstrap),
     )
 
 
@@ -72,7 +98,7 @@ def rebuilder(
     settings: Settings, *, batch_size: int = 20_000, jobs: int | None = None
 ) -> Rebuilder:
     return Rebuilder(
-        engine(settings),
+        projection_versions(settings),
         settings.bootstrap,
         settings.topic,
         dlq_topic=settings.dlq_topic,
@@ -80,6 +106,13 @@ def rebuilder(
         params=score_parameters(settings),
         jobs=jobs,
     )
+
+
+def read_api_app(settings: Settings) -> FastAPI:
+    """The HTTP read API over the active projection version."""
+    from readapi.app import create_app
+
+    return create_app(engine(settings), score_parameters(settings))
 
 
 def sources(settings: Settings) -> PostgresSources:

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import sys
+from importlib.metadata import entry_points
 from typing import Annotated
 
 import typer
 from rich.console import Console
 
-from infra import cli_bench, cli_dlq, cli_ingest, cli_query, cli_replay
+from infra import cli_dlq, cli_ingest, cli_query, cli_replay
 from infra.schemas_cli import schemas_app
+from infra.settings import Settings
 from schemas.errors import RapportError
 
 app = typer.Typer(
@@ -28,9 +30,7 @@ out = Console(soft_wrap=True, emoji=False, width=None if sys.stdout.isatty() els
 err = Console(stderr=True, soft_wrap=True)
 
 
-def _settings():
-    from infra.settings import Settings
-
+def _settings() -> Settings:
     return Settings()
 
 
@@ -63,7 +63,7 @@ def infra_status() -> None:
     _print_status(_settings())
 
 
-def _print_status(settings) -> None:
+def _print_status(settings: Settings) -> None:
     from infra.kafka import LocalKafka
     from infra.postgres import LocalPostgres
 
@@ -98,7 +98,8 @@ def worker(
 
     settings = _settings()
     bootstrap.require_services(settings)
-    run_worker(bootstrap.worker_config(settings, batch_size=batch_size), loglevel=loglevel)
+    config = bootstrap.worker_config(settings, batch_size=batch_size)
+    run_worker(bootstrap.worker_app(settings, config), config, loglevel=loglevel)
 
 
 @app.command()
@@ -118,7 +119,10 @@ def demo(
 cli_query.register(app, out, _settings)
 cli_dlq.register(app, out, _settings)
 cli_replay.register(app, out, _settings)
-cli_bench.register(app, out, _settings)
+# Commands of packages that build on this one (`rapport bench`) register themselves
+# through the `rapport.commands` entry point, so this package never imports them.
+for command in entry_points(group="rapport.commands"):
+    command.load()(app, out, _settings)
 
 
 def main() -> None:

@@ -116,7 +116,9 @@ def simulate(
     from producers.simulator import simulate as generate
 
     began = start.replace(tzinfo=start.tzinfo or UTC) if start else DEFAULT_START
-    stream = itertools.islice(generate(customers, seed=seed, start=began), events)
+    stream: Iterator[Envelope] = itertools.islice(
+        generate(customers, seed=seed, start=began), events
+    )
     if rate is not None:
         stream = _paced(stream, rate)
     t0 = time.monotonic()

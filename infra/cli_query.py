@@ -52,7 +52,7 @@ def register(app: typer.Typer, out: Console, settings_factory: Any) -> None:
         """A customer's touchpoints in event-time order."""
         from infra import bootstrap
         from infra.render import timeline_table
-        from projections.queries import customer_timeline
+        from projections.postgres.queries import customer_timeline
 
         engine = bootstrap.engine(settings_factory())
         with engine.connect() as conn:
@@ -85,7 +85,7 @@ def register(app: typer.Typer, out: Console, settings_factory: Any) -> None:
         """Identifiers, traits, first/last seen, channels, preferences and consent."""
         from infra import bootstrap
         from infra.render import profile_tables
-        from projections.queries import customer_profile
+        from projections.postgres.queries import customer_profile
 
         engine = bootstrap.engine(settings_factory())
         with engine.connect() as conn:
@@ -106,7 +106,7 @@ def register(app: typer.Typer, out: Console, settings_factory: Any) -> None:
         """Recency, frequency, T, monetary value, P(Active), PCV, CLV, SoW, engagement."""
         from infra import bootstrap
         from infra.render import scores_table
-        from projections.queries import customer_scores
+        from projections.postgres.queries import customer_scores
 
         settings = settings_factory()
         engine = bootstrap.engine(settings)
@@ -134,7 +134,7 @@ def register(app: typer.Typer, out: Console, settings_factory: Any) -> None:
         import time
 
         from infra import bootstrap
-        from projections.score_refresh import refresh_scores
+        from projections.postgres.score_refresh import refresh_scores
 
         settings = settings_factory()
         engine = bootstrap.engine(settings)
@@ -161,7 +161,7 @@ def register(app: typer.Typer, out: Console, settings_factory: Any) -> None:
         """The best customers by a score (as of the last refresh-scores)."""
         from infra import bootstrap
         from infra.render import top_table
-        from projections.queries import top_customers
+        from projections.postgres.queries import top_customers
 
         engine = bootstrap.engine(settings_factory())
         with engine.connect() as conn:
@@ -176,7 +176,7 @@ def register(app: typer.Typer, out: Console, settings_factory: Any) -> None:
         """Customers per value tier (MVC, MGC, BZ, other) and per RFM band."""
         from infra import bootstrap
         from infra.render import segment_tables
-        from projections.queries import segments
+        from projections.postgres.queries import segments
 
         engine = bootstrap.engine(settings_factory())
         with engine.connect() as conn:
@@ -189,15 +189,15 @@ def register(app: typer.Typer, out: Console, settings_factory: Any) -> None:
 
     @app.command()
     def api(
-        host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-        port: Annotated[int, typer.Option(help="Port to listen on.")] = 8300,
+        host: Annotated[str | None, typer.Option(help="Default: RAPPORT_API_HOST.")] = None,
+        port: Annotated[int | None, typer.Option(help="Default: RAPPORT_API_PORT.")] = None,
     ) -> None:
         """Serve the HTTP read API (OpenAPI docs at /docs)."""
         import uvicorn
 
         from infra import bootstrap
-        from projections.http_api import create_app
 
         settings = settings_factory()
-        app = create_app(bootstrap.engine(settings), bootstrap.score_parameters(settings))
+        app = bootstrap.read_api_app(settings)
+        host, port = host or settings.api_host, port or settings.api_port
         uvicorn.run(app, host=host, port=port, log_level="warning")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -107,21 +108,21 @@ def register(app: typer.Typer, out: Console, settings_factory: Any) -> None:
         """Every version with its status and how far it has read the log."""
         from infra import bootstrap
 
-        rows = bootstrap.rebuilder(settings_factory()).versions()
+        versions = bootstrap.rebuilder(settings_factory()).versions()
         if as_json:
-            print_json(out, rows)
+            print_json(out, [{**asdict(v), "version": v.number} for v in versions])
             return
         table = Table(title="Projection versions", title_justify="left")
         for column in ("version", "schema", "status", "records", "created", "activated"):
             table.add_column(column)
-        for r in rows:
+        for v in versions:
             table.add_row(
-                str(r["version"]),
-                str(r["schema_name"]),
-                ("* " if r["active"] else "") + str(r["status"]),
-                str(r["records"]),
-                _when(r["created_at"]),
-                _when(r["activated_at"]),
+                str(v.number),
+                v.name,
+                ("* " if v.active else "") + v.status,
+                str(v.records),
+                _when(v.created_at),
+                _when(v.activated_at),
             )
         out.print(table)
 

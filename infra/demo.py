@@ -21,9 +21,9 @@ from infra.settings import Settings
 from infra.worker_process import WorkerProcess
 from producers.sample import sample_calls
 from producers.simulator import simulate
-from projections.queries import customer_profile, customer_scores, customer_timeline
-from projections.store import create_schema
-from projections.tables import build_tables
+from projections.postgres.queries import customer_profile, customer_scores, customer_timeline
+from projections.postgres.store import create_schema
+from projections.postgres.tables import build_tables
 
 PROJECT_TIMEOUT_S = 120
 

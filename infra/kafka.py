@@ -251,14 +251,15 @@ def _accepts_connections(bootstrap: str, timeout_s: float) -> bool:
 
 def broker_answers(bootstrap: str, *, timeout_s: float = 5.0) -> bool:
     """True when the broker answers a metadata request."""
-    from kafka import KafkaConsumer
     from kafka.errors import KafkaError
+
+    from streams import kafka_clients
 
     if not _accepts_connections(bootstrap, timeout_s):
         return False  # fail fast: kafka-python would retry until its own timeouts
     try:
-        consumer = KafkaConsumer(
-            bootstrap_servers=bootstrap,
+        consumer = kafka_clients.consumer(
+            bootstrap,
             request_timeout_ms=int(timeout_s * 1000) + 1000,
             connections_max_idle_ms=int(timeout_s * 1000) + 2000,
         )

@@ -84,11 +84,10 @@ class LocalPostgres:
     def _run(
         self, tool: str, *args: str, user: str | None, timeout: float = 120
     ) -> subprocess.CompletedProcess[str]:
-        as_user: dict[str, object] = {}
+        uid = gid = None
         if user is not None:
             entry = pwd.getpwnam(user)
-            # Drop root's groups too, or root-group-only directories stay out of reach.
-            as_user = {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}
+            uid, gid = entry.pw_uid, entry.pw_gid
         return subprocess.run(
             [str(_bin_dir() / tool), *args],
             capture_output=True,
@@ -96,7 +95,10 @@ class LocalPostgres:
             check=False,
             timeout=timeout,
             cwd="/",
-            **as_user,  # type: ignore[arg-type]
+            user=uid,
+            group=gid,
+            # Drop root's groups too, or root-group-only directories stay out of reach.
+            extra_groups=[] if user is not None else None,
         )
 
     def status(self) -> PostgresStatus:

@@ -1,5 +1,5 @@
-"""Topics and databases made for one `rapport bench` run on the shared services, all
-removed when the run ends, whatever happened."""
+"""Topics, databases and consumer groups made for one run (a benchmark, a test) on shared
+services, all removed when the run ends, whatever happened."""
 
 from __future__ import annotations
 
@@ -8,18 +8,22 @@ import uuid
 from pathlib import Path
 
 import sqlalchemy as sa
-from kafka.admin import KafkaAdminClient, NewTopic
+from kafka.admin import NewTopic
 
 from infra.settings import Settings
+from streams import kafka_clients
 
 
 class Scratch:
-    def __init__(self, base: Settings, state_dir: Path) -> None:
+    def __init__(self, base: Settings, state_dir: Path, *, prefix: str = "bench") -> None:
         self.base = base
+        self.prefix = prefix
         self.run_id = uuid.uuid4().hex[:8]
         self.state_dir = state_dir
-        self._admin = KafkaAdminClient(bootstrap_servers=base.bootstrap, request_timeout_ms=30_000)
-        self._server = sa.create_engine(base.db_url, isolation_level="AUTOCOMMIT")
+        self._admin = kafka_clients.admin(base.bootstrap, request_timeout_ms=30_000)
+        self._server = sa.create_engine(
+            base.db_url, isolation_level="AUTOCOMMIT", pool_pre_ping=True
+        )
         self._topics: set[str] = set()
         self._databases: set[str] = set()
         self._groups: set[str] = set()
@@ -27,7 +31,7 @@ class Scratch:
     # -- Kafka ----------------------------------------------------------------------------
     def topic(self, label: str) -> str:
         """A new, empty topic with the configured number of partitions (and its DLQ)."""
-        name = f"bench.{self.run_id}.{label}"
+        name = f"{self.prefix}.{self.run_id}.{label}"
         self._admin.create_topics(
             [NewTopic(n, self.base.topic_partitions, 1) for n in (name, self.dead_letters_of(name))]
         )
@@ -47,7 +51,7 @@ class Scratch:
     # -- PostgreSQL -----------------------------------------------------------------------
     def database(self, label: str) -> str:
         """The URL of a new, empty database on the configured server."""
-        name = f"bench_{self.run_id}_{label}"
+        name = f"{self.prefix}_{self.run_id}_{label}"
         with self._server.connect() as conn:
             conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
         self._databases.add(name)
@@ -63,7 +67,7 @@ class Scratch:
     def settings(self, topic: str, database_url: str, label: str) -> Settings:
         """Settings for a child `rapport` process: this topic, database and a fresh group."""
         state = self.state_dir / label
-        group = f"bench-{self.run_id}-{label}"
+        group = f"{self.prefix}-{self.run_id}-{label}"
         self._groups.add(group)
         (state / "worker").mkdir(parents=True, exist_ok=True)
         return self.base.model_copy(

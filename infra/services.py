@@ -57,11 +57,13 @@ def require(settings: Settings) -> None:
 
 def ensure_topics(settings: Settings) -> None:
     """Create the touchpoint topic and its dead-letter topic with infinite retention."""
-    from kafka.admin import KafkaAdminClient, NewTopic
+    from kafka.admin import NewTopic
     from kafka.errors import TopicAlreadyExistsError
 
+    from streams import kafka_clients
+
     require_broker(settings.bootstrap, local=settings.local_kafka)
-    admin = KafkaAdminClient(bootstrap_servers=settings.bootstrap, request_timeout_ms=30_000)
+    admin = kafka_clients.admin(settings.bootstrap, request_timeout_ms=30_000)
     try:
         existing = set(admin.list_topics())
         forever = {"retention.ms": "-1", "retention.bytes": "-1"}

@@ -60,6 +60,10 @@ class Settings(BaseSettings):
         description="Serve the worker's GET /healthz on 127.0.0.1 at this port; unset = none.",
     )
 
+    # The HTTP read API (`rapport api`).
+    api_host: str = "127.0.0.1"
+    api_port: int = 8300
+
     # The HTTP collector (`rapport collector`).
     collector_host: str = "127.0.0.1"
     collector_port: int = 8088

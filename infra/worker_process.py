@@ -14,6 +14,7 @@ import sys
 import time
 from pathlib import Path
 from types import TracebackType
+from typing import Self
 
 from infra.errors import InfraError
 from infra.settings import Settings
@@ -49,7 +50,7 @@ class WorkerProcess:
             raise InfraError("the worker has not been started")
         return self._process
 
-    def start(self) -> WorkerProcess:
+    def start(self) -> Self:
         self.log.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log, "ab") as out:
             self._process = subprocess.Popen(
@@ -86,7 +87,7 @@ class WorkerProcess:
             f"(log: {self.log})"
         )
 
-    def __enter__(self) -> WorkerProcess:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(

@@ -36,7 +36,7 @@ from producers.errors import (
 from schemas import Envelope
 from schemas.codec import encode_verified
 
-# Measured by bench/bench_publish.py on the local broker: zstd gave the highest send rate
+# Measured on the local broker (none, gzip, snappy, lz4, zstd): zstd gave the highest send rate
 # (fewer bytes through kafka-python's pure-Python network path) and the smallest log.
 DEFAULT_COMPRESSION = "zstd"
 

@@ -1,23 +1,35 @@
-"""The projection store in memory: the same batch semantics as PostgreSQL, no server.
+"""The projection store in memory: the same contract as PostgreSQL, no server.
 
 Tests of the worker's pipeline and of the folds' exactly-once effect run against this twin;
 the contract tests run the same cases against both (tests/unit/test_store_contract.py and
-tests/integration/test_store_contract.py).
+tests/integration/test_store_contract.py). It lives in one process: a replay into it runs
+with one job.
 """
 
 from __future__ import annotations
 
+import copy
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import astuple, dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from projections import profile as profile_projector
 from projections.channel_stats import DayKey, day_key
-from projections.errors import PositionGap, RecordRefused
+from projections.errors import NoActiveVersion, PositionGap, ProjectionError, RecordRefused
 from projections.profile import Profile
 from projections.purchases import purchase_row
-from projections.store import BatchResult, PositionedEvent, find_gaps
+from projections.store import (
+    BatchResult,
+    Difference,
+    LiveSnapshot,
+    PositionedEvent,
+    ProjectionStore,
+    Version,
+    find_gaps,
+    version_name,
+)
 from projections.timeline import TimelineEntry, timeline_entry
 from schemas import Envelope
 
@@ -36,6 +48,18 @@ class InMemoryStore:
 
     def positions(self, keys: set[PartitionKey]) -> dict[PartitionKey, int]:
         return {k: self.stored_positions[k] for k in keys if k in self.stored_positions}
+
+    def close(self) -> None:
+        pass
+
+    def tables(self) -> dict[str, dict[Any, Any]]:
+        """Every read-model table by its key, as the PostgreSQL version would hold it."""
+        return {
+            "timeline": dict(self.timeline),
+            "customers": dict(self.profiles),
+            "purchases": dict(self.purchases),
+            "channel_daily": dict(self.channel_daily),
+        }
 
     def apply_batch(
         self,
@@ -79,3 +103,139 @@ class InMemoryStore:
             key = (r.topic, r.partition)
             stored[key] = max(stored.get(key, 0), r.offset + 1)
         return BatchResult(len(new), len(events) - len(new), len(batch) - len(fresh))
+
+
+@dataclass
+class _Entry:
+    store: InMemoryStore
+    status: str
+    created_at: datetime
+    activated_at: datetime | None = None
+
+
+@dataclass
+class _FollowingActive:
+    """Batches go to whichever version is active when they are applied."""
+
+    versions: InMemoryVersions
+
+    def positions(self, keys: set[PartitionKey]) -> dict[PartitionKey, int]:
+        return self.versions.active_store().positions(keys)
+
+    def apply_batch(
+        self,
+        batch: Sequence[PositionedEvent],
+        *,
+        log_starts: Mapping[PartitionKey, int] | None = None,
+    ) -> BatchResult:
+        return self.versions.active_store().apply_batch(batch, log_starts=log_starts)
+
+    def close(self) -> None:
+        pass
+
+
+@dataclass
+class InMemoryVersions:
+    """Versions of in-memory stores, one of them active."""
+
+    _entries: dict[str, _Entry] = field(default_factory=dict)
+    _active: str | None = None
+
+    def store(self, name: str | None = None) -> ProjectionStore:
+        if name is None:
+            return _FollowingActive(self)
+        return self._entry(name).store
+
+    def store_factory(self, name: str) -> Callable[[], ProjectionStore]:
+        raise ProjectionError("an in-memory store lives in one process: replay with jobs=1")
+
+    def active_store(self) -> InMemoryStore:
+        if self._active is None:
+            raise NoActiveVersion("no active in-memory version")
+        return self._entries[self._active].store
+
+    def ensure_active(self) -> str:
+        if self._active is None:
+            self.prepare(version_name(1))
+        assert self._active is not None
+        return self._active
+
+    def versions(self) -> list[Version]:
+        return [
+            Version(
+                name,
+                e.status,
+                name == self._active,
+                e.created_at,
+                e.activated_at,
+                sum(e.store.stored_positions.values()),
+            )
+            for name, e in self._entries.items()
+        ]
+
+    def prepare(self, name: str, *, bulk: bool = False) -> None:
+        self._entries.setdefault(name, _Entry(InMemoryStore(), "building", datetime.now(UTC)))
+        if self._active is None:
+            self.activate(name)
+
+    def finish(self, name: str, *, scores_as_of: datetime | None, params: Any) -> None:
+        self.set_status(name, "ready")
+
+    def set_status(self, name: str, status: str) -> None:
+        self._entry(name).status = status
+
+    def activate(self, name: str) -> str | None:
+        entry, previous = self._entry(name), self._active
+        if previous is not None and previous != name:
+            self._entries[previous].status = "retired"
+        entry.status, entry.activated_at, self._active = "active", datetime.now(UTC), name
+        return previous
+
+    def activate_if_complete(self, name: str, topic: str) -> tuple[bool, str | None]:
+        live = self._active
+        if live == name:
+            return True, None
+        if live is not None:
+            mine, theirs = self.positions_of(name, topic), self.positions_of(live, topic)
+            if any(mine.get(p, 0) < offset for p, offset in theirs.items()):
+                return False, live
+        return True, self.activate(name)
+
+    def drop(self, name: str) -> None:
+        if name == self._active:
+            raise ProjectionError(f"{name} is active; activate another version first")
+        self._entries.pop(name, None)
+
+    def positions_of(self, name: str, topic: str) -> dict[int, int]:
+        stored = self._entry(name).store.stored_positions
+        return {p: o for (t, p), o in stored.items() if t == topic}
+
+    def freeze_live(self, topic: str) -> LiveSnapshot:
+        if self._active is None:
+            raise ProjectionError("there is no live version to compare with")
+        tables = copy.deepcopy(self.active_store().tables())
+        return LiveSnapshot(self._active, self.positions_of(self._active, topic), tables, None)
+
+    def differences(self, live: LiveSnapshot, name: str) -> tuple[dict[str, int], list[Difference]]:
+        mine = self._entry(name).store.tables()
+        theirs: dict[str, dict[Any, Any]] = live.fingerprint
+        found = []
+        for table, rows in mine.items():
+            other = theirs[table]
+            for key in sorted(rows.keys() | other.keys(), key=str):
+                if rows.get(key) != other.get(key):
+                    diff = Difference(table, None)
+                    if key not in rows:
+                        diff.only_in_live.append({"key": key, "row": other[key]})
+                    elif key not in other:
+                        diff.only_in_rebuild.append({"key": key, "row": rows[key]})
+                    else:
+                        diff.changed[str(key)] = {"row": (other[key], rows[key])}
+                    found.append(diff)
+        return {table: len(rows) for table, rows in mine.items()}, found
+
+    def _entry(self, name: str) -> _Entry:
+        try:
+            return self._entries[name]
+        except KeyError:
+            raise ProjectionError(f"no version {name}") from None

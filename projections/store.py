@@ -1,64 +1,46 @@
-"""Writes batches of events into PostgreSQL: one transaction per batch, exactly-once effect.
+"""The projection store contract: what the worker and the replay need of a read model.
 
-Kafka delivers at least once. In one transaction per batch the store (1) locks the stored
-positions of the batch's partitions and skips records below them, refusing a batch that
-would skip records above them (`PositionGap`), (2) inserts timeline rows keyed by event_id,
-learning which events are new (a duplicate send inserts nothing), (3) folds only the new
-events into profiles, purchases and channel counters, (4) advances the positions. The
-caller acks the Kafka offsets only after this commits, so a crash anywhere redelivers
-records that this transaction then recognises.
+A store holds projection versions. Each version is a complete read model (timeline,
+profiles, purchases, channel counters, scores) with the per-partition positions that make
+redelivery harmless; one version is active, and the analysts' views show it. The worker
+writes to the active version (or to one it is pinned to); a replay builds a new version
+beside it, which a swap then activates.
 
-An event the projection code cannot fold raises `RecordRefused` naming it, so the caller
-can park it and store the rest; a record whose event is None (parked) only advances the
-position.
+Implementations: `projections.postgres` (the product) and `projections.memory` (the twin
+the unit tests run the pipeline against). `tests/unit/test_store_contract.py` and
+`tests/integration/test_store_contract.py` run one suite of cases against both.
+
+Batch semantics, every implementation: `apply_batch` stores a batch all or nothing. It
+skips records below the partition's stored position (redelivered), refuses a batch whose
+first new record lies past it (`PositionGap`), inserts each event once by event_id (a
+duplicate send counts nothing), folds only the new events, and advances the positions; an
+event the projection code refuses raises `RecordRefused` naming its record, and a record
+whose event is None (parked) only advances the position.
 """
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from dataclasses import astuple, dataclass, fields
-from typing import Any, TypeVar
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
 
-import orjson
-import psycopg2  # type: ignore[import-untyped]
-import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.schema import CreateTable
-
-from projections import profile as profile_projector
-from projections import views
-from projections.bulk import insert_rows, json_text, upsert_all_columns
-from projections.channel_stats import day_key
-from projections.errors import NoActiveVersion, PositionGap, RecordRefused
-from projections.profile import Profile
-from projections.profile_rows import from_row, to_row
-from projections.purchases import PurchaseRow, purchase_row
-from projections.tables import Tables, build_tables
-from projections.timeline import timeline_entry
 from schemas import Envelope
 
-DEFAULT_SCHEMA = "core_v1"
-_TIMELINE_COLUMNS = (
-    "event_id",
-    "customer_id",
-    "occurred_at",
-    "received_at",
-    "channel",
-    "type",
-    "summary",
-    "campaign_id",
-    "payload",
-)
-_PURCHASE_COLUMNS = tuple(f.name for f in fields(PurchaseRow))
-_SCHEMA_LOCK = 7_243_001  # advisory lock id: workers starting together create tables once
-# A batch waiting on the version row while a swap commits finds that row no longer active;
-# it reads the registry again (a new statement sees the swap) this many times at most.
-_ACTIVE_VERSION_READS = 5
+PartitionKey = tuple[str, int]  # (topic, partition)
 
-T = TypeVar("T")
-PartitionKey = tuple[str, int]
+PROJECTION = "core"
+
+
+def version_name(number: int) -> str:
+    """The name (PostgreSQL schema) of a projection version: core_v1, core_v2, …"""
+    return f"{PROJECTION}_v{number}"
+
+
+def version_number(name: str) -> int | None:
+    prefix = f"{PROJECTION}_v"
+    tail = name.removeprefix(prefix)
+    return int(tail) if name.startswith(prefix) and tail.isdigit() else None
 
 
 @dataclass(frozen=True)
@@ -78,57 +60,48 @@ class BatchResult:
     redelivered: int  # records below the stored position: already done
 
 
-def make_engine(url: str, **kwargs: Any) -> sa.Engine:
-    return sa.create_engine(
-        url, json_serializer=lambda obj: orjson.dumps(obj).decode(), pool_pre_ping=True, **kwargs
-    )
+@dataclass(frozen=True)
+class Version:
+    name: str
+    status: str  # building, ready, verified, differs, active, retired
+    active: bool
+    created_at: datetime | None = None
+    activated_at: datetime | None = None
+    records: int | None = None  # records projected (sum of positions); None: no tables
+
+    @property
+    def number(self) -> int | None:
+        return version_number(self.name)
 
 
-def create_schema(
-    engine: sa.Engine, schema: str | None = None, *, with_indexes: bool = True
-) -> Tables:
-    """Create a version's tables (and register it). schema=None: the active version, or
-    the first version when there is none. A bulk load passes with_indexes=False and calls
-    `create_indexes` after it: building an index once is cheaper than maintaining it."""
-    with engine.begin() as conn:
-        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:id)"), {"id": _SCHEMA_LOCK})
-        views.ensure_registry(conn)
-        schema = schema or views.active_schema(conn) or DEFAULT_SCHEMA
-        tables = build_tables(schema)
-        conn.execute(sa.text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
-        for table in tables.metadata.sorted_tables:
-            conn.execute(CreateTable(table, if_not_exists=True))
-        if with_indexes:
-            _create_indexes(conn, tables)
-        views.register(conn, schema)
-    return tables
+@dataclass(frozen=True)
+class LiveSnapshot:
+    """The active version at one moment: its positions and what the comparison needs."""
+
+    name: str
+    positions: dict[int, int]  # partition -> next offset, of one topic
+    fingerprint: Any  # implementation-defined; only `differences` reads it
+    scores_as_of: datetime | None
 
 
-def create_indexes(engine: sa.Engine, schema: str) -> None:
-    with engine.begin() as conn:
-        _create_indexes(conn, build_tables(schema))
+@dataclass
+class Difference:
+    """How two versions differ in one table, for one customer (or as a whole)."""
+
+    table: str
+    customer_id: str | None
+    only_in_live: list[dict[str, Any]] = field(default_factory=list)
+    only_in_rebuild: list[dict[str, Any]] = field(default_factory=list)
+    # Rows in both with the same key: key -> {column: (live value, rebuilt value)}
+    changed: dict[str, dict[str, tuple[Any, Any]]] = field(default_factory=dict)
 
 
-def _create_indexes(conn: sa.Connection, tables: Tables) -> None:
-    for table in tables.metadata.sorted_tables:
-        for index in table.indexes:
-            index.create(conn, checkfirst=True)
+class ProjectionStore(Protocol):
+    """Where batches go: one version, or whichever version is active when a batch commits."""
 
-
-class ProjectionStore:
-    """Applies batches to one projection version, or (schema=None) to whichever version
-    is active when the batch commits, so a swap hands the live stream to the new one."""
-
-    def __init__(self, engine: sa.Engine, schema: str | None = None) -> None:
-        self.engine = engine
-        self.schema = schema
-        self._tables: dict[str, Tables] = {}
-
-    def _tables_of(self, conn: sa.Connection, *, lock: bool = True) -> Tables:
-        schema = self.schema or _active_schema(conn, lock=lock)
-        if schema not in self._tables:
-            self._tables[schema] = build_tables(schema)
-        return self._tables[schema]
+    def positions(self, keys: set[PartitionKey]) -> dict[PartitionKey, int]:
+        """The stored next offset of each partition that has one (no lock)."""
+        ...
 
     def apply_batch(
         self,
@@ -136,71 +109,61 @@ class ProjectionStore:
         *,
         log_starts: Mapping[PartitionKey, int] | None = None,
     ) -> BatchResult:
-        """Store `batch` in one transaction. `log_starts`: the first offset each partition's
-        log still holds, where retention deleted older records (a gap below it is allowed).
+        """Store `batch` all or nothing (see the module docstring). `log_starts`: where
+        each partition's log now starts, when retention deleted older records."""
+        ...
 
-        Raises PositionGap if a partition's first new record lies past its stored position,
-        RecordRefused if the projection code cannot fold one event, and PostgreSQL's errors
-        as they come; nothing of the batch is stored then.
-        """
-        if not batch:
-            return BatchResult(0, 0, 0)
-        with self.engine.begin() as conn, _discarded_on_error(conn):
-            t = self._tables_of(conn)
-            stored = _lock_positions(conn, t, {(r.topic, r.partition) for r in batch})
-            fresh = [r for r in batch if r.offset >= stored.get((r.topic, r.partition), 0)]
-            if gaps := find_gaps(fresh, stored, log_starts or {}):
-                raise PositionGap(gaps)
-            events = [r.event for r in fresh if r.event is not None]
-            try:
-                new_events = _insert_timeline(conn, t, events)
-                if new_events:
-                    _fold_profiles(conn, t, new_events)
-                    _insert_purchases(conn, t, new_events)
-                    _count_channels(conn, t, new_events)
-            except RecordRefused as refused:
-                refused.position = _first_carrier(fresh, refused.event_id)
-                raise
-            if fresh:
-                _advance(conn, t, fresh)
-        return BatchResult(len(new_events), len(events) - len(new_events), len(batch) - len(fresh))
-
-    def positions(self, keys: set[tuple[str, int]]) -> dict[tuple[str, int], int]:
-        """Stored next offsets (no lock): lets the worker skip redelivered records early."""
-        with self.engine.connect() as conn, _discarded_on_error(conn):
-            p = self._tables_of(conn, lock=False).positions
-            rows = conn.execute(
-                sa.select(p.c.topic, p.c.partition, p.c.next_offset).where(
-                    sa.tuple_(p.c.topic, p.c.partition).in_(sorted(keys))
-                )
-            )
-            return {(r.topic, r.partition): r.next_offset for r in rows}
+    def close(self) -> None:
+        """Release connections; called once, when the worker or a replay process ends."""
+        ...
 
 
-@contextmanager
-def _discarded_on_error(conn: sa.Connection) -> Iterator[None]:
-    """A connection that saw a database error is not reused: after a failover, a server
-    restart or a database switched to read-only and back, only a new session is sure to
-    see the server as it is now (a session keeps, e.g., default_transaction_read_only)."""
-    try:
-        yield
-    except (sa.exc.DBAPIError, psycopg2.Error):
-        conn.invalidate()
-        raise
+class ProjectionVersions(Protocol):
+    """The versions a store holds, and the steps of building and swapping one."""
 
+    def store(self, name: str | None = None) -> ProjectionStore:
+        """The batch store of version `name`, or (None) of whichever version is active."""
+        ...
 
-def _active_schema(conn: sa.Connection, *, lock: bool) -> str:
-    """The active version's schema. Locked FOR SHARE for a batch: a swap (which locks the
-    row FOR UPDATE) waits for the batch to end, and a batch that waited on a swap reads the
-    registry again, so it lands in the version the swap activated, never in a default."""
-    for _ in range(_ACTIVE_VERSION_READS):
-        schema = views.active_schema(conn, lock="share" if lock else None)
-        if schema is not None:
-            return schema
-    raise NoActiveVersion(
-        f"no active projection version in {views.VERSIONS_TABLE}; "
-        "run `rapport projections activate VERSION`"
-    )
+    def store_factory(self, name: str) -> Callable[[], ProjectionStore]:
+        """A picklable way to open `store(name)` in another process (parallel replay)."""
+        ...
+
+    def ensure_active(self) -> str:
+        """Create and activate the first version if there is none; the active one's name."""
+        ...
+
+    def versions(self) -> list[Version]: ...
+
+    def prepare(self, name: str, *, bulk: bool = False) -> None:
+        """Create version `name` unless it exists (registered as building; the first
+        version is activated); bulk: what a bulk load would slow down waits for finish."""
+        ...
+
+    def finish(self, name: str, *, scores_as_of: datetime | None, params: Any) -> None:
+        """Build what a bulk load deferred, compute scores as of a time, mark it ready."""
+        ...
+
+    def set_status(self, name: str, status: str) -> None: ...
+
+    def activate(self, name: str) -> str | None:
+        """Make `name` the active version now; the previously active one's name."""
+        ...
+
+    def activate_if_complete(self, name: str, topic: str) -> tuple[bool, str | None]:
+        """In one step that holds off batches: activate `name` if it has every record the
+        active version has. (activated, previously active name)."""
+        ...
+
+    def drop(self, name: str) -> None: ...
+
+    def positions_of(self, name: str, topic: str) -> dict[int, int]: ...
+
+    def freeze_live(self, topic: str) -> LiveSnapshot: ...
+
+    def differences(self, live: LiveSnapshot, name: str) -> tuple[dict[str, int], list[Difference]]:
+        """(rows per table of `name`, every difference between `live` and it)."""
+        ...
 
 
 def find_gaps(
@@ -231,130 +194,3 @@ def find_gaps(
             continue
         expected[key] = at + 1
     return gaps
-
-
-def _first_carrier(records: Iterable[PositionedEvent], event_id: object) -> tuple[str, int, int]:
-    """Where the first record carrying `event_id` sits (the one the batch folded)."""
-    return next(
-        (r.topic, r.partition, r.offset)
-        for r in records
-        if r.event is not None and r.event.event_id == event_id
-    )
-
-
-def _each_event(events: Iterable[Envelope], step: Callable[[Envelope], T]) -> list[T]:
-    """`step` of every event; an error in it refuses that event, naming it."""
-    results = []
-    for event in events:
-        try:
-            results.append(step(event))
-        except Exception as exc:
-            raise RecordRefused(event.event_id, "fold", exc) from exc
-    return results
-
-
-# -- the steps of one batch, all inside its transaction ------------------------------------
-def _lock_positions(
-    conn: sa.Connection, t: Tables, keys: set[tuple[str, int]]
-) -> dict[tuple[str, int], int]:
-    p = t.positions
-    rows = conn.execute(
-        sa.select(p.c.topic, p.c.partition, p.c.next_offset)
-        .where(sa.tuple_(p.c.topic, p.c.partition).in_(sorted(keys)))
-        .order_by(p.c.topic, p.c.partition)
-        .with_for_update()
-    )
-    return {(r.topic, r.partition): r.next_offset for r in rows}
-
-
-def _insert_timeline(conn: sa.Connection, t: Tables, events: list[Envelope]) -> list[Envelope]:
-    """Insert timeline rows; return the events that were new (in input order)."""
-    if not events:
-        return []
-    unique: dict[Any, Envelope] = {}
-    for event in events:
-        unique.setdefault(event.event_id, event)
-    rows = _each_event(unique.values(), _timeline_row)
-    inserted = insert_rows(conn, t.timeline, _TIMELINE_COLUMNS, rows, returning="event_id")
-    new_ids = {str(row[0]) for row in inserted}  # uuid or str, by adapter
-    return [e for e in unique.values() if str(e.event_id) in new_ids]
-
-
-def _timeline_row(event: Envelope) -> tuple[Any, ...]:
-    e = timeline_entry(event)
-    return (
-        str(e.event_id),
-        e.customer_id,
-        e.occurred_at,
-        e.received_at,
-        e.channel,
-        e.type,
-        e.summary,
-        e.campaign_id,
-        json_text(e.payload),
-    )
-
-
-def _fold_profiles(conn: sa.Connection, t: Tables, events: list[Envelope]) -> None:
-    by_customer: dict[str, list[Envelope]] = defaultdict(list)
-    for event in events:
-        by_customer[event.customer.partition_key].append(event)
-    c = t.customers
-    current = {
-        row.customer_id: from_row(row)
-        for row in conn.execute(
-            sa.select(c)
-            .where(c.c.customer_id.in_(sorted(by_customer)))
-            .order_by(c.c.customer_id)
-            .with_for_update()
-        )
-    }
-    columns = [col.name for col in c.columns]
-    jsonb = {col.name for col in c.columns if isinstance(col.type, JSONB)}
-    rows = []
-    for customer_id in sorted(by_customer):
-        row = to_row(_fold_profile(current.get(customer_id), by_customer[customer_id]))
-        rows.append(tuple(json_text(row[k]) if k in jsonb else row[k] for k in columns))
-    insert_rows(conn, c, columns, rows, on_conflict=upsert_all_columns(c))
-
-
-def _fold_profile(profile: Profile | None, events: list[Envelope]) -> Profile:
-    for event in events:
-        try:
-            profile = profile_projector.apply(profile, event)
-        except Exception as exc:
-            raise RecordRefused(event.event_id, "fold", exc) from exc
-    assert profile is not None
-    return profile
-
-
-def _insert_purchases(conn: sa.Connection, t: Tables, events: list[Envelope]) -> None:
-    rows = [astuple(row) for row in _each_event(events, purchase_row) if row is not None]
-    rows = [(str(r[0]), *r[1:]) for r in rows]
-    insert_rows(conn, t.purchases, _PURCHASE_COLUMNS, rows)
-
-
-def _count_channels(conn: sa.Connection, t: Tables, events: list[Envelope]) -> None:
-    insert_rows(
-        conn,
-        t.channel_daily,
-        ("day", "channel", "type", "events"),
-        [(*key, n) for key, n in sorted(Counter(_each_event(events, day_key)).items())],
-        on_conflict="(day, channel, type) DO UPDATE "
-        "SET events = channel_daily.events + EXCLUDED.events",
-    )
-
-
-def _advance(conn: sa.Connection, t: Tables, fresh: Sequence[PositionedEvent]) -> None:
-    next_offsets: dict[tuple[str, int], int] = {}
-    for r in fresh:
-        key = (r.topic, r.partition)
-        next_offsets[key] = max(next_offsets.get(key, 0), r.offset + 1)
-    insert_rows(
-        conn,
-        t.positions,
-        ("topic", "partition", "next_offset"),
-        [(t, n, o) for (t, n), o in sorted(next_offsets.items())],
-        on_conflict="(topic, partition) DO UPDATE "
-        "SET next_offset = greatest(positions.next_offset, EXCLUDED.next_offset)",
-    )

@@ -15,8 +15,8 @@ from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from projections import queries
 from projections.errors import CustomerNotFound, InvalidQuery
+from projections.postgres import queries
 from projections.scores import DEFAULT_PARAMETERS, ScoreParameters
 
 

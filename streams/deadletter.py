@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from schemas.errors import RapportError
+from streams.kafka_clients import TopicMissing, producer, read_topic
 
 log = logging.getLogger("rapport.deadletter")
 
@@ -139,41 +140,22 @@ class DeadLetterWriter:
         return self._parked
 
     def _read_sources(self) -> set[str]:
-        from kafka import KafkaConsumer, TopicPartition
-
-        consumer = KafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False)
         try:
-            partitions = consumer.partitions_for_topic(self.dlq_topic)
-            if not partitions:
-                raise DeadLetterFailed(f"the dead-letter topic {self.dlq_topic} does not exist")
-            assigned = [TopicPartition(self.dlq_topic, p) for p in sorted(partitions)]
-            consumer.assign(assigned)
-            consumer.seek_to_beginning(*assigned)
-            end = consumer.end_offsets(assigned)
-            sources: set[str] = set()
-            remaining = {tp for tp in assigned if end[tp] > 0}
-            while remaining:
-                for records in consumer.poll(timeout_ms=1000).values():
-                    for record in records:
-                        if (found := header(record.headers or (), SOURCE)) is not None:
-                            sources.add(found)
-                remaining = {tp for tp in remaining if consumer.position(tp) < end[tp]}
-            return sources
-        except DeadLetterFailed:
-            raise
+            return {
+                source
+                for record in read_topic(self.bootstrap, self.dlq_topic)
+                if (source := header(record.headers or (), SOURCE)) is not None
+            }
+        except TopicMissing as missing:
+            raise DeadLetterFailed(f"the dead-letter {missing}") from None
         except Exception as exc:
             raise DeadLetterFailed(f"cannot read {self.dlq_topic}: {exc!r}") from None
-        finally:
-            consumer.close()
 
     def _send(self, letter: DeadLetter) -> None:
-        from kafka import KafkaProducer
-
         try:
             if self._producer is None:
-                self._producer = KafkaProducer(
-                    bootstrap_servers=self.bootstrap,
-                    acks="all",
+                self._producer = producer(
+                    self.bootstrap,
                     max_block_ms=int(self.timeout_s * 1000),
                     request_timeout_ms=int(self.timeout_s * 1000),
                     retries=3,

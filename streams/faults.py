@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
-import psycopg2  # type: ignore[import-untyped]
+import psycopg2
 import sqlalchemy as sa
 
 from projections.errors import RecordRefused, describe

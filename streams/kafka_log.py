@@ -10,7 +10,9 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from kafka import KafkaConsumer, TopicPartition
+from kafka import TopicPartition
+
+from streams.kafka_clients import consumer
 
 PartitionKey = tuple[str, int]
 
@@ -38,9 +40,8 @@ class KafkaLog:
 
     def _client(self) -> Any:
         if self._consumer is None:
-            self._consumer = KafkaConsumer(
-                bootstrap_servers=self.bootstrap,
-                enable_auto_commit=False,
+            self._consumer = consumer(
+                self.bootstrap,
                 request_timeout_ms=int(self.timeout_s * 1000) + 1000,
                 api_version_auto_timeout_ms=int(self.timeout_s * 1000),
             )

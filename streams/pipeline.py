@@ -25,7 +25,7 @@ import logging
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from kafka.errors import KafkaError
 
@@ -53,6 +53,18 @@ class LogRecord:
     key: bytes | None
     value: bytes | None
     headers: tuple[tuple[str, bytes], ...] = ()
+
+    @classmethod
+    def of(cls, record: Any) -> LogRecord:
+        """From a kafka-python ConsumerRecord or a faust Message (same attribute names)."""
+        return cls(
+            record.topic,
+            record.partition,
+            record.offset,
+            record.key,
+            record.value,
+            tuple(record.headers or ()),
+        )
 
 
 class BatchStore(Protocol):

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import orjson
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from schemas import decode_event
 from schemas.errors import ContractError, RapportError
@@ -26,6 +25,7 @@ from streams.deadletter import (
     header,
     original_headers,
 )
+from streams.kafka_clients import TopicMissing, producer, read_topic
 
 
 class RedriveError(RapportError):
@@ -87,31 +87,17 @@ def parse_ref(ref: str) -> tuple[int, int]:
 
 def read_parked(bootstrap: str, dlq_topic: str) -> Iterator[ParkedRecord]:
     """Every record in the dead-letter topic, from the beginning to the current end."""
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     try:
-        partitions = consumer.partitions_for_topic(dlq_topic)
-        if partitions is None:
-            raise RedriveError(f"topic {dlq_topic} does not exist")
-        assigned = [TopicPartition(dlq_topic, p) for p in sorted(partitions)]
-        consumer.assign(assigned)
-        consumer.seek_to_beginning(*assigned)
-        end = consumer.end_offsets(assigned)
-        remaining = {tp for tp in assigned if end[tp] > 0}
-        while remaining:
-            for tp, records in consumer.poll(timeout_ms=1000).items():
-                for record in records:
-                    if record.offset >= end[tp]:
-                        continue
-                    yield ParkedRecord(
-                        tp.partition,
-                        record.offset,
-                        record.key,
-                        record.value,
-                        list(record.headers or ()),
-                    )
-            remaining = {tp for tp in remaining if consumer.position(tp) < end[tp]}
-    finally:
-        consumer.close()
+        for record in read_topic(bootstrap, dlq_topic):
+            yield ParkedRecord(
+                record.partition,
+                record.offset,
+                record.key,
+                record.value,
+                list(record.headers or ()),
+            )
+    except TopicMissing as missing:
+        raise RedriveError(str(missing)) from None
 
 
 def find_parked(bootstrap: str, dlq_topic: str, refs: list[str]) -> list[ParkedRecord]:
@@ -153,14 +139,12 @@ def redrive(
         ]
         key = event.customer.partition_key.encode()
         outgoing.append((key, value, headers, str(event.event_id)))
-    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
+    sender = producer(bootstrap, enable_idempotence=True)
     try:
-        futures = [
-            producer.send(target_topic, key=k, value=v, headers=h) for k, v, h, _ in outgoing
-        ]
-        producer.flush()
+        futures = [sender.send(target_topic, key=k, value=v, headers=h) for k, v, h, _ in outgoing]
+        sender.flush()
         for future in futures:
             future.get(timeout=30)  # raises if Kafka did not take it
     finally:
-        producer.close()
+        sender.close()
     return [event_id for *_, event_id in outgoing]

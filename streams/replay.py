@@ -14,11 +14,12 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from kafka import KafkaConsumer, TopicPartition
+from kafka import TopicPartition
 
 from projections.store import ProjectionStore
 from schemas.errors import RapportError
 from streams.deadletter import DeadLetterWriter
+from streams.kafka_clients import consumer
 from streams.pipeline import REPLAY_RETRY, BatchPipeline, LogRecord, RetryPolicy
 
 Progress = Callable[[int, int], None]  # (records done, records in total)
@@ -52,16 +53,13 @@ class Replayer:
         partitions: Iterable[int] | None = None,  # None: every partition of the topic
         retry: RetryPolicy = REPLAY_RETRY,
     ) -> None:
-        if store.schema is None:
-            raise ReplayError("a replay needs a fixed target version")
         self.store = store
         self.topic = topic
         self.batch_size = batch_size
         self.dead_letters = DeadLetterWriter(bootstrap, dlq_topic or f"{topic}.dlq")
         self.pipeline = BatchPipeline(store, self.dead_letters, self._log_starts, retry=retry)
-        self.consumer = KafkaConsumer(
-            bootstrap_servers=bootstrap,
-            enable_auto_commit=False,
+        self.consumer = consumer(
+            bootstrap,
             auto_offset_reset="earliest",  # a stored position retention has deleted
             # The broker checks CRCs on write; recomputing them in pure Python took a
             # third of the replay's time.
@@ -116,7 +114,7 @@ class Replayer:
         while remaining:
             fetched = self.consumer.poll(timeout_ms=1000, max_records=self.batch_size)
             batch = [
-                LogRecord(tp.topic, tp.partition, r.offset, r.key, r.value, tuple(r.headers or ()))
+                LogRecord.of(r)
                 for tp, records in fetched.items()
                 for r in records
                 if r.offset < until[tp.partition]

@@ -15,9 +15,11 @@ from __future__ import annotations
 import multiprocessing
 import queue
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from projections.store import ProjectionStore
 from streams.pipeline import RetryPolicy
 from streams.replay import Progress, ReplayError, ReplayStats
 
@@ -30,8 +32,7 @@ _POLL_S = 0.5
 class ReplayTarget:
     """Where every child reads from and writes to (picklable: children are spawned)."""
 
-    database_url: str
-    schema: str
+    open_store: Callable[[], ProjectionStore]
     bootstrap: str
     topic: str
     dlq_topic: str | None
@@ -116,11 +117,10 @@ def _check_alive(children: list[Any], finished: set[str]) -> None:
 
 def _replay_share(target: ReplayTarget, share: Share, messages: Any) -> None:
     """A child: replay its partitions, reporting records done as they commit."""
-    from projections.store import ProjectionStore, make_engine
     from streams.replay import Replayer
 
     name = multiprocessing.current_process().name
-    engine = make_engine(target.database_url, pool_size=1)
+    store = target.open_store()
     reported = 0
 
     def report(done: int, _total: int) -> None:
@@ -130,7 +130,7 @@ def _replay_share(target: ReplayTarget, share: Share, messages: Any) -> None:
 
     try:
         replayer = Replayer(
-            ProjectionStore(engine, target.schema),
+            store,
             target.bootstrap,
             target.topic,
             dlq_topic=target.dlq_topic,
@@ -146,4 +146,4 @@ def _replay_share(target: ReplayTarget, share: Share, messages: Any) -> None:
     except Exception as exc:  # the parent turns it into a ReplayError naming this child
         messages.put(("error", name, f"{type(exc).__name__}: {exc}"))
     finally:
-        engine.dispose()
+        store.close()

@@ -24,13 +24,14 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn, cast
 
 import faust
 from faust.transport.drivers.aiokafka import Consumer as AIOKafkaConsumer
+from faust.types import StreamT
 
 from projections.errors import PositionGap
-from projections.store import ProjectionStore, make_engine
+from projections.store import ProjectionStore
 from streams.deadletter import DeadLetterWriter
 from streams.health import Health
 from streams.kafka_log import KafkaLog
@@ -52,12 +53,10 @@ PartitionKey = tuple[str, int]
 @dataclass(frozen=True)
 class WorkerConfig:
     bootstrap: str
-    database_url: str
     topic: str
     dlq_topic: str
     consumer_group: str
     data_dir: Path
-    schema: str | None = None  # None: follow the active projection version
     batch_size: int = 1000
     batch_seconds: float = 0.2
     # A crashed worker's partitions move to the others after this long without a heartbeat.
@@ -68,7 +67,14 @@ class WorkerConfig:
     health_port: int | None = None
 
 
-def build_app(config: WorkerConfig) -> faust.App:
+def build_app(
+    config: WorkerConfig,
+    store: ProjectionStore,
+    dead_letters: DeadLetterWriter,
+    kafka_log: KafkaLog,
+) -> faust.App:
+    """The faust app of the worker, writing through `store` (built by the composition
+    root: `infra.bootstrap.worker_app`)."""
     app = faust.App(
         config.consumer_group,
         broker=f"kafka://{config.bootstrap}",
@@ -95,23 +101,25 @@ def build_app(config: WorkerConfig) -> faust.App:
         key_serializer="raw",
         value_serializer="raw",
     )
-    store = ProjectionStore(make_engine(config.database_url, pool_size=2), config.schema)
-    kafka_log = KafkaLog(config.bootstrap)
-    dead_letters = DeadLetterWriter(config.bootstrap, config.dlq_topic)
     health = Health()
     pipeline = BatchPipeline(store, dead_letters, kafka_log.log_starts, health)
-    app.transport.Consumer = _seeking_stored_positions(config.topic, store.positions)
+    # faust's types leave these untyped or too narrow: the casts stop at this boundary.
+    cast(Any, app.transport).Consumer = _seeking_stored_positions(config.topic, store.positions)
 
-    @app.on_partitions_assigned.connect
     async def _log_assignment(app: faust.App, assigned: set[Any], **_: Any) -> None:
         names = sorted(f"{tp.topic}/{tp.partition}" for tp in assigned if tp.topic == config.topic)
         log.info("assigned partitions: %s", ",".join(names) or "(none)")
 
+    cast(Any, app.on_partitions_assigned).connect(_log_assignment)
+
     @app.agent(topic, name="project-touchpoints")
-    async def project(stream: faust.Stream[bytes]) -> None:
+    async def project(stream: StreamT[Any]) -> None:
         try:
-            async for events in stream.take_events(config.batch_size, within=config.batch_seconds):
-                records = [_log_record(event.message) for event in events]
+            batches = cast(faust.Stream[Any], stream).take_events(
+                config.batch_size, within=config.batch_seconds
+            )
+            async for events in batches:
+                records = [LogRecord.of(event.message) for event in events]
                 try:
                     outcome = await asyncio.to_thread(pipeline.run, records)
                 except PositionGap as gap:
@@ -133,7 +141,7 @@ def build_app(config: WorkerConfig) -> faust.App:
 
     watchdog = Watchdog(config.stall_timeout_s)
 
-    @app.timer(WATCHDOG_EVERY_S)
+    @app.timer(WATCHDOG_EVERY_S)  # type: ignore[untyped-decorator]
     async def _watch() -> None:
         if health.is_waiting:
             watchdog.excuse()
@@ -168,24 +176,15 @@ def build_app(config: WorkerConfig) -> faust.App:
             snapshot = health.snapshot()
             return web.json(snapshot, status=200 if snapshot["status"] == "ok" else 503)
 
-    @app.on_before_shutdown.connect
     async def _release(app: faust.App, **_: Any) -> None:
         pipeline.stop.set()
         await asyncio.to_thread(dead_letters.close)
         await asyncio.to_thread(kafka_log.close)
+        await asyncio.to_thread(store.close)
+
+    cast(Any, app.on_before_shutdown).connect(_release)
 
     return app
-
-
-def _log_record(message: Any) -> LogRecord:
-    return LogRecord(
-        message.topic,
-        message.partition,
-        message.offset,
-        message.key,
-        message.value,
-        tuple(message.headers or ()),
-    )
 
 
 def _seeking_stored_positions(
@@ -198,7 +197,7 @@ def _seeking_stored_positions(
     bookkeeping; so answering with the stored positions makes them the start, everywhere.
     """
 
-    class SeekingStoredPositions(AIOKafkaConsumer):  # type: ignore[misc]
+    class SeekingStoredPositions(AIOKafkaConsumer):
         async def seek_to_committed(self) -> Mapping[Any, int]:
             committed = dict(await super().seek_to_committed())
             mine = {tp for tp in self.assignment() if tp.topic == topic}
@@ -241,7 +240,7 @@ def _read_until_answered(
             time.sleep(0.5)
 
 
-def _exit(code: int, why: str) -> None:
+def _exit(code: int, why: str) -> NoReturn:
     """Leave at once with `code`, so a supervisor restarts the worker; say why first."""
     log.error("exiting with code %d: %s", code, why)
     for handler in logging.getLogger().handlers:
@@ -251,13 +250,8 @@ def _exit(code: int, why: str) -> None:
     os._exit(code)
 
 
-def run_worker(config: WorkerConfig, *, loglevel: str = "warn") -> None:
-    from projections.store import create_schema
-
-    engine = make_engine(config.database_url)
-    create_schema(engine, config.schema)
-    engine.dispose()
+def run_worker(app: faust.App, config: WorkerConfig, *, loglevel: str = "warn") -> None:
+    """Run `app` in the foreground until SIGTERM (or an exit code above)."""
     config.data_dir.mkdir(parents=True, exist_ok=True)  # faust creates only the last level
-    app = build_app(config)
     worker = faust.Worker(app, loglevel=loglevel, quiet=True)
     worker.execute_from_commandline()

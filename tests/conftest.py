@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import os
 import time
-import uuid
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 
 from infra.settings import Settings
 
@@ -108,26 +107,11 @@ def service_urls() -> Iterator[tuple[str, str]]:
 
 @pytest.fixture
 def rapport_settings(service_urls: tuple[str, str], tmp_path: Path) -> Iterator[Settings]:
-    """Settings for one test: fresh topics, consumer group and database on the real services."""
-    bootstrap, admin_url = service_urls
-    suffix = uuid.uuid4().hex[:10]
-    database = f"rapport_test_{suffix}"
-    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT", pool_pre_ping=True)
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{database}"'))
-    settings = Settings(
-        kafka_bootstrap=bootstrap,
-        database_url=sa.make_url(admin_url).set(database=database).render_as_string(False),
-        state_dir=tmp_path / "state",
-        topic=f"rapport.touchpoints.{suffix}",
-        dlq_topic=f"rapport.touchpoints.{suffix}.dlq",
-        consumer_group=f"rapport-worker-{suffix}",
-        topic_partitions=3,
-    )
-    from infra.services import ensure_topics
+    """Settings for one test: fresh topics, consumer group and database on the real services,
+    all removed after it."""
+    from infra.scratch import Scratch
 
-    ensure_topics(settings)
-    yield settings
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
-    admin.dispose()
+    bootstrap, admin_url = service_urls
+    base = Settings(kafka_bootstrap=bootstrap, database_url=admin_url, topic_partitions=3)
+    with closing(Scratch(base, tmp_path, prefix="test")) as scratch:
+        yield scratch.settings(scratch.topic("touchpoints"), scratch.database("rapport"), "state")

@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 import sqlalchemy as sa
-from psycopg2.extras import execute_values  # type: ignore[import-untyped]
+from psycopg2.extras import execute_values
 
 
 def json_text(value: Any) -> str | None:

@@ -8,8 +8,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from projections.postgres.tables import Tables
 from projections.scores import CustomerHistory
-from projections.tables import Tables
 from schemas import Channel, CustomerRef, Envelope, Source
 from schemas.registry import REGISTRY
 

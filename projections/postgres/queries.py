@@ -15,9 +15,9 @@ from uuid import UUID
 import sqlalchemy as sa
 
 from projections.errors import CustomerNotFound, InvalidQuery
-from projections.history import customer_history
+from projections.postgres.history import customer_history
+from projections.postgres.tables import ANALYST_SCHEMA, build_tables
 from projections.scores import DEFAULT_PARAMETERS, ScoreParameters, score_customer
-from projections.tables import ANALYST_SCHEMA, build_tables
 from schemas import Channel
 
 VIEWS = build_tables(ANALYST_SCHEMA)

@@ -7,11 +7,11 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 
-from projections import views
 from projections.errors import ProjectionError
-from projections.history import all_histories
+from projections.postgres import views
+from projections.postgres.history import all_histories
+from projections.postgres.tables import build_tables
 from projections.scores import DEFAULT_PARAMETERS, ScoreParameters, score_base
-from projections.tables import build_tables
 
 _CHUNK = 5000
 

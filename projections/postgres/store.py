@@ -1,4 +1,4 @@
-"""Writes batches of events into PostgreSQL: one transaction per batch, exactly-once effect.
+"""The projection store in PostgreSQL: one transaction per batch, exactly-once effect.
 
 Kafka delivers at least once. In one transaction per batch the store (1) locks the stored
 positions of the batch's partitions and skips records below them, refusing a batch that
@@ -18,24 +18,25 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import astuple, dataclass, fields
+from dataclasses import astuple, fields
 from typing import Any, TypeVar
 
 import orjson
-import psycopg2  # type: ignore[import-untyped]
+import psycopg2
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.schema import CreateTable
 
 from projections import profile as profile_projector
-from projections import views
-from projections.bulk import insert_rows, json_text, upsert_all_columns
 from projections.channel_stats import day_key
 from projections.errors import NoActiveVersion, PositionGap, RecordRefused
+from projections.postgres import views
+from projections.postgres.bulk import insert_rows, json_text, upsert_all_columns
+from projections.postgres.tables import Tables, build_tables
 from projections.profile import Profile
 from projections.profile_rows import from_row, to_row
 from projections.purchases import PurchaseRow, purchase_row
-from projections.tables import Tables, build_tables
+from projections.store import BatchResult, PartitionKey, PositionedEvent, find_gaps
 from projections.timeline import timeline_entry
 from schemas import Envelope
 
@@ -58,24 +59,6 @@ _SCHEMA_LOCK = 7_243_001  # advisory lock id: workers starting together create t
 _ACTIVE_VERSION_READS = 5
 
 T = TypeVar("T")
-PartitionKey = tuple[str, int]
-
-
-@dataclass(frozen=True)
-class PositionedEvent:
-    """A record's place in the log, and its event (None when it was dead-lettered)."""
-
-    topic: str
-    partition: int
-    offset: int
-    event: Envelope | None
-
-
-@dataclass(frozen=True)
-class BatchResult:
-    projected: int  # new events folded into the projections
-    duplicates: int  # events whose event_id was already projected
-    redelivered: int  # records below the stored position: already done
 
 
 def make_engine(url: str, **kwargs: Any) -> sa.Engine:
@@ -115,14 +98,21 @@ def _create_indexes(conn: sa.Connection, tables: Tables) -> None:
             index.create(conn, checkfirst=True)
 
 
-class ProjectionStore:
+class PostgresStore:
     """Applies batches to one projection version, or (schema=None) to whichever version
     is active when the batch commits, so a swap hands the live stream to the new one."""
 
-    def __init__(self, engine: sa.Engine, schema: str | None = None) -> None:
+    def __init__(
+        self, engine: sa.Engine, schema: str | None = None, *, owns_engine: bool = False
+    ) -> None:
         self.engine = engine
         self.schema = schema
+        self.owns_engine = owns_engine
         self._tables: dict[str, Tables] = {}
+
+    def close(self) -> None:
+        if self.owns_engine:
+            self.engine.dispose()
 
     def _tables_of(self, conn: sa.Connection, *, lock: bool = True) -> Tables:
         schema = self.schema or _active_schema(conn, lock=lock)
@@ -201,36 +191,6 @@ def _active_schema(conn: sa.Connection, *, lock: bool) -> str:
         f"no active projection version in {views.VERSIONS_TABLE}; "
         "run `rapport projections activate VERSION`"
     )
-
-
-def find_gaps(
-    records: Iterable[PositionedEvent],
-    stored: Mapping[PartitionKey, int],
-    log_starts: Mapping[PartitionKey, int],
-) -> dict[PartitionKey, tuple[int, int]]:
-    """Partitions whose records do not continue exactly from their stored position: the
-    first record past it, per partition, as (stored next offset, that record's offset).
-
-    A partition with no stored position starts at 0, or at its log start when retention
-    deleted the records before it. Records below the stored position are redelivered and
-    are not looked at."""
-    expected: dict[PartitionKey, int] = {}
-    gaps: dict[PartitionKey, tuple[int, int]] = {}
-    for r in records:
-        key = (r.topic, r.partition)
-        if key in gaps:
-            continue
-        at = expected.get(key)
-        if at is None:
-            at = stored.get(key, 0)
-            at = max(at, log_starts.get(key, at))
-        if r.offset < at:
-            continue  # redelivered within the batch
-        if r.offset > at:
-            gaps[key] = (stored.get(key, 0), r.offset)
-            continue
-        expected[key] = at + 1
-    return gaps
 
 
 def _first_carrier(records: Iterable[PositionedEvent], event_id: object) -> tuple[str, int, int]:

@@ -8,12 +8,13 @@ rows are fetched and shown.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 
-from projections.tables import Tables, build_tables
+from projections.postgres.tables import Tables, build_tables
+from projections.store import Difference
 
 # `rec` as the row alias: a bare `t` would be the scores table's column T, not the row.
 _PER_CUSTOMER = ("timeline", "customers", "purchases", "scores")
@@ -25,16 +26,6 @@ class Checksums:
     per_customer: dict[str, dict[str, str]]  # table -> customer_id -> md5
     whole: dict[str, str]  # table -> md5
     rows: dict[str, int]
-
-
-@dataclass
-class Difference:
-    table: str
-    customer_id: str | None
-    only_in_live: list[dict[str, Any]] = field(default_factory=list)
-    only_in_rebuild: list[dict[str, Any]] = field(default_factory=list)
-    # Rows in both with the same key: key -> {column: (live value, rebuilt value)}
-    changed: dict[str, dict[str, tuple[Any, Any]]] = field(default_factory=dict)
 
 
 def checksums(conn: sa.Connection, schema: str) -> Checksums:

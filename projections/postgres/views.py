@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from projections.tables import ANALYST_SCHEMA
+from projections.postgres.tables import ANALYST_SCHEMA
 
 VERSIONS_TABLE = f"{ANALYST_SCHEMA}.projection_versions"
 
@@ -46,20 +46,6 @@ def _view_sql(schema: str) -> dict[str, str]:
 
 
 VIEW_NAMES = tuple(_view_sql("x"))
-
-
-PROJECTION = "core"
-
-
-def schema_for(version: int) -> str:
-    """Each version of the projection has its own PostgreSQL schema."""
-    return f"{PROJECTION}_v{version}"
-
-
-def version_of(schema: str) -> int | None:
-    prefix = f"{PROJECTION}_v"
-    tail = schema.removeprefix(prefix)
-    return int(tail) if schema.startswith(prefix) and tail.isdigit() else None
 
 
 def ensure_registry(conn: sa.Connection) -> None:

@@ -46,7 +46,7 @@ def test_unreachable_database_gives_one_clear_line(rapport_settings: Settings) -
 
 def test_unknown_customer_is_not_found(rapport_settings: Settings) -> None:
     from infra.bootstrap import engine
-    from projections.store import create_schema
+    from projections.postgres.store import create_schema
 
     create_schema(engine(rapport_settings))
     result = rapport(rapport_settings, "timeline", "nobody")

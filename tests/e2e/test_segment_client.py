@@ -7,7 +7,7 @@ import sqlalchemy as sa
 from segment.analytics import Client
 
 from infra.settings import Settings
-from projections.tables import build_tables
+from projections.postgres.tables import build_tables
 from tests.support import consume, rapport, running_collector, running_worker, wait_for
 
 timeline = build_tables("core_v1").timeline

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from infra.settings import Settings
-from projections.store import make_engine
+from projections.postgres.store import make_engine
+from projections.postgres.versions import PostgresVersions
 from streams.rebuild import Rebuilder
 from streams.redrive import ParkedRecord, read_parked
 from tests.integration.projection_snapshot import positions_total
@@ -87,7 +88,11 @@ def assert_accounted(
             ).one()
         assert timeline == events == channels, (timeline, events, channels)
         report = Rebuilder(
-            engine, settings.bootstrap, settings.topic, dlq_topic=settings.dlq_topic, jobs=1
+            PostgresVersions(engine),
+            settings.bootstrap,
+            settings.topic,
+            dlq_topic=settings.dlq_topic,
+            jobs=1,
         ).verify(99)
         assert report.identical, report.differences[:3]
     finally:

@@ -6,7 +6,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from projections.tables import build_tables
+from projections.postgres.tables import build_tables
 
 
 def snapshot(engine: sa.Engine, schema: str) -> dict[str, list[tuple[Any, ...]]]:

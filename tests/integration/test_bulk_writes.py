@@ -14,8 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from infra.settings import Settings
-from projections.bulk import COPY_MIN_ROWS, insert_rows, json_text
-from projections.store import create_schema, make_engine
+from projections.postgres.bulk import COPY_MIN_ROWS, insert_rows, json_text
+from projections.postgres.store import create_schema, make_engine
 
 pytestmark = pytest.mark.integration
 

@@ -12,7 +12,7 @@ from kafka import KafkaProducer
 
 from infra.settings import Settings
 from producers.sample import sample_calls
-from projections.tables import build_tables
+from projections.postgres.tables import build_tables
 from schemas import encode_event
 from tests.support import rapport, running_worker, wait_for
 

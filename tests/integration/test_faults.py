@@ -28,8 +28,9 @@ from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient, Ne
 from infra.settings import Settings
 from producers import Publisher
 from producers.simulator import simulate
-from projections import views
-from projections.store import create_schema, make_engine
+from projections.postgres import views
+from projections.postgres.store import create_schema, make_engine
+from projections.postgres.versions import PostgresVersions
 from schemas import Envelope, encode_event
 from streams.rebuild import Rebuilder
 from tests.conftest import ServiceControl
@@ -325,7 +326,9 @@ def test_a_batch_waiting_on_a_swap_lands_in_the_new_version(rapport_settings: Se
     first = _publish(s, events[:300])
     with running_worker(s, "--batch-size", "50"):
         wait_drained(s)
-        Rebuilder(engine, s.bootstrap, s.topic, dlq_topic=s.dlq_topic, jobs=1).build(2)
+        Rebuilder(
+            PostgresVersions(engine), s.bootstrap, s.topic, dlq_topic=s.dlq_topic, jobs=1
+        ).build(2)
         with engine.begin() as swap:  # a swap that holds the version lock…
             assert views.active_schema(swap, lock="update") == "core_v1"
             views.activate(swap, "core_v2")

@@ -9,8 +9,9 @@ from kafka import KafkaProducer
 
 from infra.settings import Settings
 from producers import Publisher
-from projections.store import create_schema, make_engine
-from projections.verify import checksums, compare
+from projections.postgres.store import create_schema, make_engine
+from projections.postgres.verify import checksums, compare
+from projections.postgres.versions import PostgresVersions
 from streams.pipeline import RetryPolicy
 from streams.rebuild import Rebuilder
 from streams.redrive import read_parked
@@ -31,13 +32,15 @@ def test_parallel_replay_equals_one_process_and_resumes(rapport_settings: Settin
     raw.close()
     engine = make_engine(s.db_url)
 
-    single = Rebuilder(engine, s.bootstrap, s.topic, batch_size=50, jobs=1).build(1)
+    single = Rebuilder(PostgresVersions(engine), s.bootstrap, s.topic, batch_size=50, jobs=1).build(
+        1
+    )
 
-    parallel = Rebuilder(engine, s.bootstrap, s.topic, batch_size=50, jobs=3)
+    parallel = Rebuilder(PostgresVersions(engine), s.bootstrap, s.topic, batch_size=50, jobs=3)
     head = parallel._replayer("core_v1").head()
     halfway = {p: offset // 2 for p, offset in head.items()}
     first = parallel.build(2, until=halfway)  # "interrupted" halfway
-    rest = Rebuilder(engine, s.bootstrap, s.topic, batch_size=50, jobs=2).build(2)
+    rest = Rebuilder(PostgresVersions(engine), s.bootstrap, s.topic, batch_size=50, jobs=2).build(2)
 
     assert first.records + rest.records == single.records == sum(head.values())
     assert first.parked + rest.parked == single.parked == 1
@@ -68,7 +71,7 @@ def test_a_failing_replay_process_fails_the_replay_naming_why(
             )
         )
     rebuilder = Rebuilder(
-        engine, s.bootstrap, s.topic, jobs=3, retry=RetryPolicy(give_up_after_s=2)
+        PostgresVersions(engine), s.bootstrap, s.topic, jobs=3, retry=RetryPolicy(give_up_after_s=2)
     )
     with pytest.raises(
         ReplayError, match=r"replay-[\d-]+ failed: GaveUp: .*InsufficientPrivilege: refuse"
@@ -88,7 +91,7 @@ def test_a_replay_gets_past_records_the_projection_refuses(rapport_settings: Set
     raw.flush()
     raw.close()
     engine = make_engine(s.db_url)
-    first = Rebuilder(engine, s.bootstrap, s.topic, jobs=2).build(1)
+    first = Rebuilder(PostgresVersions(engine), s.bootstrap, s.topic, jobs=2).build(1)
     refused = events[77]
     create_schema(engine, "core_v2", with_indexes=False)
     with engine.begin() as conn:  # the new version refuses one row its predecessor took
@@ -102,7 +105,7 @@ def test_a_replay_gets_past_records_the_projection_refuses(rapport_settings: Set
                 FOR EACH ROW EXECUTE FUNCTION core_v2.refuse();"""
             )
         )
-    second = Rebuilder(engine, s.bootstrap, s.topic, jobs=2).build(2)
+    second = Rebuilder(PostgresVersions(engine), s.bootstrap, s.topic, jobs=2).build(2)
 
     assert first.parked == 1 and second.parked == 2
     assert first.projected == len(events) and second.projected == len(events) - 1

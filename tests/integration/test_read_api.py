@@ -11,8 +11,9 @@ import pytest
 
 from infra.bootstrap import engine as make_engine
 from infra.settings import Settings
-from projections.http_api import create_app
-from projections.store import PositionedEvent, ProjectionStore, create_schema
+from projections.postgres.store import PostgresStore, create_schema
+from projections.store import PositionedEvent
+from readapi.app import create_app
 from tests.support import rapport, serving
 from tests.workload import mixed_events
 
@@ -25,7 +26,7 @@ def projected(rapport_settings: Settings) -> Iterator[tuple[Settings, list]]:
     events = mixed_events(customers=3, per_customer=60, seed=9)
     engine = make_engine(rapport_settings)
     create_schema(engine, "core_v1")
-    store = ProjectionStore(engine, "core_v1")
+    store = PostgresStore(engine, "core_v1")
     store.apply_batch([PositionedEvent("t", 0, n, e) for n, e in enumerate(events)])
     yield rapport_settings, events
     engine.dispose()

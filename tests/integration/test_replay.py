@@ -18,8 +18,8 @@ from kafka import KafkaProducer
 
 from infra.settings import Settings
 from producers import Publisher
-from projections import queries
-from projections.store import make_engine
+from projections.postgres import queries
+from projections.postgres.store import make_engine
 from tests.integration.projection_snapshot import positions_total, projected_count, snapshot
 from tests.support import rapport, running_worker, wait_for
 from tests.workload import mixed_events

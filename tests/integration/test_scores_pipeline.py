@@ -16,10 +16,10 @@ from lifetimes.utils import summary_data_from_transaction_data
 from infra.bootstrap import engine as make_engine
 from infra.settings import Settings
 from producers import Publisher
-from projections.history import all_histories
-from projections.http_api import create_app
-from projections.tables import build_tables
+from projections.postgres.history import all_histories
+from projections.postgres.tables import build_tables
 from projections.value import summarize_purchases
+from readapi.app import create_app
 from schemas import CustomerRef, Envelope, Source
 from schemas.payloads.commerce import Purchased
 from tests.integration.projection_snapshot import positions_total

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 from dataclasses import asdict
+from datetime import UTC, datetime
 
 import pytest
 import sqlalchemy as sa
@@ -11,8 +12,9 @@ import sqlalchemy as sa
 from infra.settings import Settings
 from producers import Publisher
 from producers.sample import sample_calls
-from projections.tables import build_tables
+from projections.postgres.tables import build_tables
 from projections.timeline import timeline_entry
+from schemas import Envelope
 from tests.support import running_worker, wait_for
 
 pytestmark = pytest.mark.integration
@@ -37,7 +39,7 @@ def _expected(events) -> list[dict]:
 def test_calls_travel_to_the_timeline_exactly(rapport_settings: Settings) -> None:
     events = list(sample_calls(customers=4, calls=40, seed=11))
     with Publisher(rapport_settings.bootstrap, rapport_settings.topic) as publisher:
-        events = [e.received() for e in events]
+        events = [_received(e) for e in events]
         publisher.publish_all(events)
 
     engine = sa.create_engine(rapport_settings.db_url)
@@ -49,7 +51,7 @@ def test_calls_travel_to_the_timeline_exactly(rapport_settings: Settings) -> Non
 
 
 def test_redelivery_and_a_killed_worker_change_nothing(rapport_settings: Settings) -> None:
-    events = [e.received() for e in sample_calls(customers=3, calls=30, seed=12)]
+    events = [_received(e) for e in sample_calls(customers=3, calls=30, seed=12)]
     engine = sa.create_engine(rapport_settings.db_url)
     with Publisher(rapport_settings.bootstrap, rapport_settings.topic) as publisher:
         publisher.publish_all(events)
@@ -83,3 +85,8 @@ def test_worker_starts_on_a_fresh_state_directory(rapport_settings: Settings, tm
     engine = sa.create_engine(fresh.db_url)
     with running_worker(fresh, log=tmp_path / "worker.log"):
         wait_for(lambda: len(_rows(engine)) == 1, what="the event projected")
+
+
+def _received(event: Envelope) -> Envelope:
+    """The event as the collector stamps it: received now."""
+    return event.model_copy(update={"received_at": datetime.now(UTC)})

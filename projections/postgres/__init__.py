@@ -1,0 +1,1 @@
+"""The projection store in PostgreSQL: tables, batch writes, versions, queries, parity."""

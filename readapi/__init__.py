@@ -1,0 +1,1 @@
+"""The HTTP read API (an entrypoint, like the collector): timelines, profiles, scores."""
