@@ -413,6 +413,13 @@ def _web_session(rng: random.Random, p: Persona, at: datetime) -> list[Emit]:
             evidence=f"login in session {session}",
         )
         out.append((t + 5, link, p.ref(anonymous_id=anonymous.anonymous_id)))
+        if rng.random() < 0.05:  # a shared computer: the session was not only theirs
+            unlink = profile.IdentityUnlinked(
+                identifier=f"anon:{anonymous.anonymous_id}",
+                unlinked_from=f"customer:{p.customer_id}",
+                reason="a shared computer at a cafe",
+            )
+            out.append((t + rng.expovariate(1 / _DAY), unlink, p.ref()))
     if rng.random() < 0.05:
         wish = profile.CustomEvent(
             name="Wishlist Added", properties={"sku": rng.choice(_CATALOG[p.favourite])[0]}

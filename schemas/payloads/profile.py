@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import time
-from typing import Annotated, Self
+from typing import Annotated, Any, Self
 
 from pydantic import ConfigDict, Field, StringConstraints, field_validator, model_validator
 
@@ -122,10 +122,11 @@ IdentifierText = Annotated[
 ]
 
 
-class IdentityLinked(Payload):
-    """Two identifiers ('email:a@b.c', 'anon:123', 'customer:42'…) belong to one customer."""
+class IdentityLinkedV1(Payload):
+    """Two identifiers belong to one customer (superseded by version 2, which can force)."""
 
     event_type = "identity.linked"
+    schema_version = 1
     channel = Channel.IDENTITY
     model_config = ConfigDict(
         json_schema_extra={
@@ -149,8 +150,84 @@ class IdentityLinked(Payload):
             raise ValueError("an identifier cannot be linked to itself")
         return self
 
+
+def upcast_identity_linked_v1_to_v2(v1: dict[str, Any]) -> dict[str, Any]:
+    """Version 1 links were never forced."""
+    return {**v1, "forced": False}
+
+
+class IdentityLinked(Payload):
+    """Two identifiers ('email:a@b.c', 'anon:123', 'customer:42'…) belong to one customer.
+
+    A link that would join two different customer ids is refused (and shown with its
+    reason by `rapport identity show`) unless it is `forced`: an operator's decision that
+    two customer records are one person."""
+
+    event_type = "identity.linked"
+    schema_version = 2
+    channel = Channel.IDENTITY
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "identifier": "anon:9f2c1e",
+                    "linked_to": "email:linh.tran@example.com",
+                    "evidence": "logged in on the web shop",
+                    "forced": False,
+                }
+            ]
+        }
+    )
+
+    identifier: IdentifierText = Field(description="'kind:value', e.g. 'anon:9f2c1e'.")
+    linked_to: IdentifierText = Field(description="'kind:value' of the same customer.")
+    evidence: Note | None = Field(default=None, description="Why they are the same person.")
+    forced: bool = Field(
+        default=False,
+        description="Join even two different customer ids (an operator's decision).",
+    )
+
+    @model_validator(mode="after")
+    def _two_identifiers(self) -> Self:
+        if self.identifier == self.linked_to:
+            raise ValueError("an identifier cannot be linked to itself")
+        return self
+
     def summary(self) -> str:
-        return f"identity {self.identifier} linked to {self.linked_to}"
+        forced = " (forced)" if self.forced else ""
+        return f"identity {self.identifier} linked to {self.linked_to}{forced}"
+
+
+class IdentityUnlinked(Payload):
+    """Two identifiers do not belong together: the link between them is undone, as if it had
+    never been made (later evidence can link them again)."""
+
+    event_type = "identity.unlinked"
+    channel = Channel.IDENTITY
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "identifier": "phone:+84900000016",
+                    "unlinked_from": "customer:cust-000016",
+                    "reason": "a family phone: the call was the customer's brother",
+                }
+            ]
+        }
+    )
+
+    identifier: IdentifierText = Field(description="'kind:value', e.g. 'phone:+84900000016'.")
+    unlinked_from: IdentifierText = Field(description="'kind:value' it was linked to.")
+    reason: Note = Field(min_length=1, description="Why the link was wrong.")
+
+    @model_validator(mode="after")
+    def _two_identifiers(self) -> Self:
+        if self.identifier == self.unlinked_from:
+            raise ValueError("an identifier cannot be unlinked from itself")
+        return self
+
+    def summary(self) -> str:
+        return f"identity {self.identifier} unlinked from {self.unlinked_from}: {self.reason}"
 
 
 class CustomEvent(Payload):
