@@ -18,6 +18,17 @@ from typing import Any
 from projections import profile as profile_projector
 from projections.channel_stats import DayKey, day_key
 from projections.errors import NoActiveVersion, PositionGap, ProjectionError, RecordRefused
+from projections.identity import (
+    DEFAULT_RULES,
+    Edge,
+    Evidence,
+    IdentityRules,
+    Resolution,
+    evidence_of,
+    fold_evidence,
+    normalize,
+    resolve,
+)
 from projections.profile import Profile
 from projections.purchases import purchase_row
 from projections.store import (
@@ -45,6 +56,10 @@ class InMemoryStore:
     purchases: dict[Any, tuple[Any, ...]] = field(default_factory=dict)
     channel_daily: Counter[DayKey] = field(default_factory=Counter)
     stored_positions: dict[PartitionKey, int] = field(default_factory=dict)
+    identity_rules: IdentityRules = DEFAULT_RULES
+    identity_keys: dict[str, str] = field(default_factory=dict)  # key -> node
+    identity_edges: dict[tuple[str, str], Edge] = field(default_factory=dict)
+    resolution: Resolution = field(default_factory=Resolution)
 
     def positions(self, keys: set[PartitionKey]) -> dict[PartitionKey, int]:
         return {k: self.stored_positions[k] for k in keys if k in self.stored_positions}
@@ -54,12 +69,24 @@ class InMemoryStore:
 
     def tables(self) -> dict[str, dict[Any, Any]]:
         """Every read-model table by its key, as the PostgreSQL version would hold it."""
+        r = self.resolution
         return {
             "timeline": dict(self.timeline),
             "customers": dict(self.profiles),
             "purchases": dict(self.purchases),
             "channel_daily": dict(self.channel_daily),
+            "identity_nodes": {n: (c, r.blocked.get(n)) for n, c in r.components.items()},
+            "identity_keys": dict(self.identity_keys),
+            "identity_edges": {k: (e, r.states.get(k)) for k, e in self.identity_edges.items()},
         }
+
+    def customer_of(self, identifier: str) -> str | None:
+        """The customer an identifier ('kind:value') resolves to."""
+        return self.resolution.components.get(normalize(identifier, self.identity_rules))
+
+    def keys_of(self, customer_id: str) -> list[str]:
+        components = self.resolution.components
+        return sorted(k for k, n in self.identity_keys.items() if components.get(n) == customer_id)
 
     def apply_batch(
         self,
@@ -95,14 +122,24 @@ class InMemoryStore:
                 refused = RecordRefused(event.event_id, "fold", exc)
                 refused.position = (record.topic, record.partition, record.offset)
                 raise refused from exc
+        evidence = [evidence_of(event, self.identity_rules) for _, event in new.values()]
         self.timeline.update(timeline)
         self.profiles.update(profiles)
+        self._fold_identity(evidence)
         self.purchases.update(purchases)
         self.channel_daily.update(days)
         for r in fresh:
             key = (r.topic, r.partition)
             stored[key] = max(stored.get(key, 0), r.offset + 1)
         return BatchResult(len(new), len(events) - len(new), len(batch) - len(fresh))
+
+    def _fold_identity(self, evidence: list[Evidence]) -> None:
+        for item in evidence:
+            self.identity_keys.setdefault(item.key, item.key_node)
+        self.identity_edges.update(fold_evidence(self.identity_edges, evidence))
+        nodes = set(self.resolution.components) | {n for e in evidence for n in e.nodes}
+        # The whole graph, every time: the twin is for tests, where graphs are small.
+        self.resolution = resolve(nodes, self.identity_edges.values(), self.identity_rules)
 
 
 @dataclass
@@ -138,6 +175,7 @@ class _FollowingActive:
 class InMemoryVersions:
     """Versions of in-memory stores, one of them active."""
 
+    identity_rules: IdentityRules = DEFAULT_RULES
     _entries: dict[str, _Entry] = field(default_factory=dict)
     _active: str | None = None
 
@@ -174,7 +212,8 @@ class InMemoryVersions:
         ]
 
     def prepare(self, name: str, *, bulk: bool = False) -> None:
-        self._entries.setdefault(name, _Entry(InMemoryStore(), "building", datetime.now(UTC)))
+        store = InMemoryStore(identity_rules=self.identity_rules)
+        self._entries.setdefault(name, _Entry(store, "building", datetime.now(UTC)))
         if self._active is None:
             self.activate(name)
 

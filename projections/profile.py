@@ -77,6 +77,56 @@ def _check_bounds(state: Profile) -> None:
         raise ProfileTooLarge(state.customer_id, "traits", MAX_TRAITS)
 
 
+def merge(customer_id: str, profiles: Iterable[Profile]) -> Profile | None:
+    """One customer's profile from the profiles of the keys its events were filed under
+    (one per identifier it was known by). Every field is a count, a min/max or
+    last-writer-wins in event time, so this equals folding all their events into one."""
+    merged: Profile | None = None
+    for p in profiles:
+        if merged is None:
+            merged = replace(p, customer_id=customer_id)
+            continue
+        m = merged
+        merged = replace(
+            m,
+            identifiers=m.identifiers | p.identifiers,
+            traits=_newest(m.traits, p.traits),
+            first_seen=_extreme(min, m.first_seen, p.first_seen),
+            last_seen=_extreme(max, m.last_seen, p.last_seen),
+            events=m.events + p.events,
+            channel_counts={
+                c: m.channel_counts.get(c, 0) + p.channel_counts.get(c, 0)
+                for c in m.channel_counts.keys() | p.channel_counts.keys()
+            },
+            last_contact={
+                c: max(t for t in (m.last_contact.get(c), p.last_contact.get(c)) if t)
+                for c in m.last_contact.keys() | p.last_contact.keys()
+            },
+            preferences=_newer(m.preferences, p.preferences),
+            consent=_newest(m.consent, p.consent),
+            survey=_newer(m.survey, p.survey),
+        )
+    return merged
+
+
+def _newer(a: Stamped | None, b: Stamped | None) -> Stamped | None:
+    return b if b is not None and b.newer_than(a) else a
+
+
+def _newest(a: Mapping[str, Stamped], b: Mapping[str, Stamped]) -> dict[str, Stamped]:
+    out = dict(a)
+    for key, value in b.items():
+        if value.newer_than(out.get(key)):
+            out[key] = value
+    return out
+
+
+def _extreme(
+    pick: Callable[[datetime, datetime], datetime], a: datetime | None, b: datetime | None
+) -> datetime | None:
+    return b if a is None else a if b is None else pick(a, b)
+
+
 def fold(profile: Profile | None, events: Iterable[Envelope]) -> Profile | None:
     for event in events:
         profile = apply(profile, event)

@@ -30,8 +30,10 @@ from sqlalchemy.schema import CreateTable
 from projections import profile as profile_projector
 from projections.channel_stats import day_key
 from projections.errors import NoActiveVersion, PositionGap, RecordRefused
+from projections.identity import DEFAULT_RULES, IdentityRules, evidence_of
 from projections.postgres import views
 from projections.postgres.bulk import insert_rows, json_text, upsert_all_columns
+from projections.postgres.identity import fold_identity
 from projections.postgres.tables import Tables, build_tables
 from projections.profile import Profile
 from projections.profile_rows import from_row, to_row
@@ -84,6 +86,8 @@ def create_schema(
         if with_indexes:
             _create_indexes(conn, tables)
         views.register(conn, schema)
+        if views.active_schema(conn) == schema:  # the views of this code's release
+            views.point_views_at(conn, schema)
     return tables
 
 
@@ -103,10 +107,16 @@ class PostgresStore:
     is active when the batch commits, so a swap hands the live stream to the new one."""
 
     def __init__(
-        self, engine: sa.Engine, schema: str | None = None, *, owns_engine: bool = False
+        self,
+        engine: sa.Engine,
+        schema: str | None = None,
+        *,
+        identity_rules: IdentityRules = DEFAULT_RULES,
+        owns_engine: bool = False,
     ) -> None:
         self.engine = engine
         self.schema = schema
+        self.identity_rules = identity_rules
         self.owns_engine = owns_engine
         self._tables: dict[str, Tables] = {}
 
@@ -145,6 +155,9 @@ class PostgresStore:
             try:
                 new_events = _insert_timeline(conn, t, events)
                 if new_events:
+                    rules = self.identity_rules
+                    evidence = _each_event(new_events, lambda e: evidence_of(e, rules))
+                    fold_identity(conn, t, evidence, rules)
                     _fold_profiles(conn, t, new_events)
                     _insert_purchases(conn, t, new_events)
                     _count_channels(conn, t, new_events)

@@ -25,6 +25,9 @@ class Tables:
     channel_daily: sa.Table
     positions: sa.Table
     scores: sa.Table
+    identity_nodes: sa.Table
+    identity_keys: sa.Table
+    identity_edges: sa.Table
 
 
 def build_tables(schema: str) -> Tables:
@@ -119,4 +122,52 @@ def build_tables(schema: str) -> Tables:
             for c in ("clv", "p_active", "rfm_score", "engagement", "past_value")
         ),
     )
-    return Tables(md, schema, timeline, customers, purchases, channel_daily, positions, scores)
+    # The identity graph (projections/identity.py): every identifier with the customer it
+    # resolves to, the partition keys rows are filed under, and the edges with evidence.
+    identity_nodes = sa.Table(
+        "identity_nodes",
+        md,
+        sa.Column("node", sa.Text, primary_key=True),
+        sa.Column("customer_id", sa.Text, nullable=False),  # the component's id
+        sa.Column("blocked_customers", sa.Integer),  # set: shared by this many customers
+        sa.Index(f"{schema}_identity_nodes_by_customer", "customer_id"),
+    )
+    identity_keys = sa.Table(
+        "identity_keys",
+        md,
+        sa.Column("key", sa.Text, primary_key=True),  # timeline.customer_id and the like
+        sa.Column("node", sa.Text, nullable=False),
+        sa.Index(f"{schema}_identity_keys_by_node", "node"),
+    )
+    identity_edges = sa.Table(
+        "identity_edges",
+        md,
+        sa.Column("a", sa.Text, primary_key=True),  # a < b
+        sa.Column("b", sa.Text, primary_key=True),
+        sa.Column("first_at", sa.DateTime(timezone=True)),  # the earliest link
+        sa.Column("first_event_id", UUID(as_uuid=True)),
+        sa.Column("first_source", sa.Text),
+        sa.Column("cooccurs", sa.Boolean, nullable=False),
+        sa.Column("link_at", sa.DateTime(timezone=True)),  # the latest identity.linked
+        sa.Column("link_event_id", UUID(as_uuid=True)),
+        sa.Column("forced", sa.Boolean, nullable=False),
+        sa.Column("unlinked_at", sa.DateTime(timezone=True)),
+        sa.Column("unlink_event_id", UUID(as_uuid=True)),
+        sa.Column("unlink_reason", sa.Text),
+        sa.Column("state", sa.Text, nullable=False),
+        sa.Column("reason", sa.Text),
+        sa.Index(f"{schema}_identity_edges_by_b", "b"),
+    )
+    return Tables(
+        md,
+        schema,
+        timeline,
+        customers,
+        purchases,
+        channel_daily,
+        positions,
+        scores,
+        identity_nodes,
+        identity_keys,
+        identity_edges,
+    )

@@ -18,7 +18,7 @@ from projections.store import Difference
 
 # `rec` as the row alias: a bare `t` would be the scores table's column T, not the row.
 _PER_CUSTOMER = ("timeline", "customers", "purchases", "scores")
-_WHOLE = ("channel_daily",)
+_WHOLE = ("channel_daily", "identity_nodes", "identity_keys", "identity_edges")
 
 
 @dataclass(frozen=True)

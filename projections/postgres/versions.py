@@ -16,6 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from projections.errors import ProjectionError
+from projections.identity import DEFAULT_RULES, IdentityRules
 from projections.postgres import views
 from projections.postgres.score_refresh import refresh_scores
 from projections.postgres.store import (
@@ -35,20 +36,26 @@ class OpenStore:
 
     url: str
     name: str
+    identity_rules: IdentityRules
 
     def __call__(self) -> PostgresStore:
-        return PostgresStore(make_engine(self.url, pool_size=1), self.name, owns_engine=True)
+        engine = make_engine(self.url, pool_size=1)
+        return PostgresStore(
+            engine, self.name, identity_rules=self.identity_rules, owns_engine=True
+        )
 
 
 class PostgresVersions:
-    def __init__(self, engine: sa.Engine) -> None:
+    def __init__(self, engine: sa.Engine, identity_rules: IdentityRules = DEFAULT_RULES) -> None:
         self.engine = engine
+        self.identity_rules = identity_rules
 
     def store(self, name: str | None = None) -> PostgresStore:
-        return PostgresStore(self.engine, name)
+        return PostgresStore(self.engine, name, identity_rules=self.identity_rules)
 
     def store_factory(self, name: str) -> Callable[[], PostgresStore]:
-        return OpenStore(self.engine.url.render_as_string(hide_password=False), name)
+        url = self.engine.url.render_as_string(hide_password=False)
+        return OpenStore(url, name, self.identity_rules)
 
     def ensure_active(self) -> str:
         create_schema(self.engine)

@@ -15,33 +15,66 @@ VERSIONS_TABLE = f"{ANALYST_SCHEMA}.projection_versions"
 
 def _view_sql(schema: str) -> dict[str, str]:
     s = f'"{schema}"'
+    # Rows are filed under the key their event carried (a customer id, or an identifier of
+    # someone not yet known by one); `customer_id` here is the customer that key resolves
+    # to through the identity graph, `key` the key itself.
+    resolved = (
+        f"LEFT JOIN {s}.identity_keys k ON k.key = {{row}}.customer_id "
+        f"LEFT JOIN {s}.identity_nodes n ON n.node = k.node"
+    )
+    customer = "coalesce(n.customer_id, {row}.customer_id) AS customer_id, {row}.customer_id AS key"
     return {
-        "timeline": f"SELECT * FROM {s}.timeline",
-        "customers": f"SELECT * FROM {s}.customers",
-        "purchases": f"SELECT * FROM {s}.purchases",
+        "timeline": f"""
+            SELECT {customer.format(row="t")}, t.event_id, t.occurred_at, t.received_at,
+                   t.channel, t.type, t.summary, t.campaign_id, t.payload
+              FROM {s}.timeline t {resolved.format(row="t")}""",
+        "customers": f"""
+            SELECT {customer.format(row="c")}, c.identifiers, c.traits, c.first_seen,
+                   c.last_seen, c.events, c.channel_counts, c.last_contact, c.preferences,
+                   c.consent, c.survey
+              FROM {s}.customers c {resolved.format(row="c")}""",
+        "purchases": f"""
+            SELECT {customer.format(row="p")}, p.event_id, p.occurred_at, p.kind, p.order_id,
+                   p.amount, p.margin, p.currency, p.category
+              FROM {s}.purchases p {resolved.format(row="p")}""",
         "purchases_by_month": f"""
-            SELECT customer_id,
-                   date_trunc('month', occurred_at AT TIME ZONE 'UTC')::date AS period,
-                   currency,
-                   count(*) FILTER (WHERE kind = 'purchase') AS purchases,
-                   count(*) FILTER (WHERE kind = 'refund') AS refunds,
-                   sum(amount) FILTER (WHERE kind = 'purchase') AS gross_amount,
-                   sum(amount) AS net_amount,
-                   sum(margin) AS margin
-              FROM {s}.purchases
-             GROUP BY customer_id, period, currency""",
+            SELECT coalesce(n.customer_id, p.customer_id) AS customer_id,
+                   date_trunc('month', p.occurred_at AT TIME ZONE 'UTC')::date AS period,
+                   p.currency,
+                   count(*) FILTER (WHERE p.kind = 'purchase') AS purchases,
+                   count(*) FILTER (WHERE p.kind = 'refund') AS refunds,
+                   sum(p.amount) FILTER (WHERE p.kind = 'purchase') AS gross_amount,
+                   sum(p.amount) AS net_amount,
+                   sum(p.margin) AS margin
+              FROM {s}.purchases p {resolved.format(row="p")}
+             GROUP BY 1, period, p.currency""",
         "channel_daily": f"SELECT * FROM {s}.channel_daily",
         "scores": f"SELECT * FROM {s}.scores",
         "customer_channels": f"""
-            SELECT c.customer_id, kv.key AS channel, kv.value::int AS events,
-                   (c.last_contact ->> kv.key)::timestamptz AS last_contact
-              FROM {s}.customers c, jsonb_each_text(c.channel_counts) kv""",
+            SELECT coalesce(n.customer_id, c.customer_id) AS customer_id, kv.key AS channel,
+                   sum(kv.value::int)::int AS events,
+                   max((c.last_contact ->> kv.key)::timestamptz) AS last_contact
+              FROM {s}.customers c {resolved.format(row="c")},
+                   jsonb_each_text(c.channel_counts) kv
+             GROUP BY 1, 2""",
         "customer_consent": f"""
-            SELECT c.customer_id, split_part(kv.key, ':', 1) AS channel,
+            SELECT DISTINCT ON (1, 2, 3)
+                   coalesce(n.customer_id, c.customer_id) AS customer_id,
+                   split_part(kv.key, ':', 1) AS channel,
                    split_part(kv.key, ':', 2) AS purpose,
                    (kv.value ->> 'value')::boolean AS opted_in,
                    (kv.value ->> 'at')::timestamptz AS changed_at
-              FROM {s}.customers c, jsonb_each(c.consent) kv""",
+              FROM {s}.customers c {resolved.format(row="c")}, jsonb_each(c.consent) kv
+             ORDER BY 1, 2, 3, (kv.value ->> 'at')::timestamptz DESC,
+                      kv.value ->> 'event_id' DESC""",
+        "identities": f"""
+            SELECT node AS identifier, customer_id, blocked_customers
+              FROM {s}.identity_nodes""",
+        "identity_keys": f"SELECT * FROM {s}.identity_keys",
+        "identity_links": f"""
+            SELECT a, b, state, reason, first_at, first_event_id, first_source, cooccurs,
+                   link_at, link_event_id, forced, unlinked_at, unlink_event_id, unlink_reason
+              FROM {s}.identity_edges""",
     }
 
 
@@ -92,12 +125,17 @@ def set_status(conn: sa.Connection, schema: str, status: str) -> None:
     )
 
 
-def activate(conn: sa.Connection, schema: str) -> None:
-    """Point every analyst view at `schema`, inside the caller's transaction."""
+def point_views_at(conn: sa.Connection, schema: str) -> None:
+    """(Re)create every analyst view over `schema`, inside the caller's transaction."""
     for name in VIEW_NAMES:
         conn.execute(sa.text(f"DROP VIEW IF EXISTS {ANALYST_SCHEMA}.{name}"))
     for name, sql in _view_sql(schema).items():
         conn.execute(sa.text(f"CREATE VIEW {ANALYST_SCHEMA}.{name} AS {sql}"))
+
+
+def activate(conn: sa.Connection, schema: str) -> None:
+    """Point every analyst view at `schema`, inside the caller's transaction."""
+    point_views_at(conn, schema)
     conn.execute(
         sa.text(
             f"UPDATE {VERSIONS_TABLE} SET active = (schema_name = :s), "

@@ -1,0 +1,333 @@
+"""The identity graph in PostgreSQL: folded with each batch, resolved where it changed.
+
+Within a batch's transaction: every partition key and identifier the new events carry is
+recorded (a new identifier is its own customer until an edge joins it), the evidence is
+folded into `identity_edges` (an edge is written only when it changes), and where an
+edge changed whether it joins, the region around it (its connected identifiers, not
+crossing an identifier shared by too many customers) is resolved again with the pure
+rules of `projections.identity` and the changed rows are written. Resolutions take a
+transaction-level lock, so two workers never resolve overlapping regions from stale
+reads.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+from projections.identity import (
+    CUSTOMER,
+    DEFAULT_RULES,
+    KIND_ORDER,
+    Edge,
+    EdgeState,
+    Evidence,
+    IdentityRules,
+    blocked_nodes,
+    component_id,
+    fold_evidence,
+    normalize,
+    resolve,
+)
+from projections.postgres.bulk import insert_rows
+from projections.postgres.tables import ANALYST_SCHEMA, Tables
+
+_RESOLVE_LOCK = 7_243_002  # advisory lock id: one resolution at a time per database
+_MAX_REGION = 50_000  # identifiers; a region this large means the guard rails are off
+_EDGE_COLUMNS = (
+    "a",
+    "b",
+    "first_at",
+    "first_event_id",
+    "first_source",
+    "cooccurs",
+    "link_at",
+    "link_event_id",
+    "forced",
+    "unlinked_at",
+    "unlink_event_id",
+    "unlink_reason",
+)
+
+
+def fold_identity(
+    conn: sa.Connection, t: Tables, evidence: Sequence[Evidence], rules: IdentityRules
+) -> None:
+    keys = sorted({(e.key, e.key_node) for e in evidence})
+    insert_rows(conn, t.identity_keys, ("key", "node"), keys)
+    nodes = sorted({n for e in evidence for n in e.nodes})
+    insert_rows(
+        conn,
+        t.identity_nodes,
+        ("node", "customer_id"),
+        [(n, component_id([n])) for n in nodes],
+    )
+    pairs = sorted(
+        {(x.a, x.b) for e in evidence for x in (*e.cooccurrences, *e.links)}
+        | {(u.a, u.b) for e in evidence for u in e.unlinks}
+    )
+    if not pairs:
+        return
+    existing = _edges(conn, t, sa.tuple_(t.identity_edges.c.a, t.identity_edges.c.b).in_(pairs))
+    changed = fold_evidence(existing, evidence)
+    if not changed:
+        return
+    rows = [_edge_row(e) for _, e in sorted(changed.items())]
+    insert_rows(
+        conn,
+        t.identity_edges,
+        (*_EDGE_COLUMNS, "state", "reason"),
+        rows,
+        on_conflict=_MERGE_EDGE,
+    )
+    touched = {
+        n
+        for key, edge in changed.items()
+        if key not in existing
+        or existing[key].linked != edge.linked
+        or existing[key].forced != edge.forced
+        for n in key
+    }
+    if touched:
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:id)"), {"id": _RESOLVE_LOCK})
+        resolve_region(conn, t, touched, rules)
+
+
+def _joins_differently(before: Edge | None, after: Edge) -> bool:
+    return before is None or (before.linked, before.forced) != (after.linked, after.forced)
+
+
+def resolve_region(conn: sa.Connection, t: Tables, start: set[str], rules: IdentityRules) -> None:
+    """Resolve the identifiers connected to `start` again, and write what changed."""
+    region: set[str] = set()
+    edges: dict[tuple[str, str], Edge] = {}
+    blocked: dict[str, int] = {}
+    frontier = set(start)
+    while frontier:
+        e = t.identity_edges.c
+        found = _edges(conn, t, sa.or_(e.a.in_(sorted(frontier)), e.b.in_(sorted(frontier))))
+        edges.update(found)
+        region |= frontier
+        incident: dict[str, list[Edge]] = {}
+        for edge in found.values():
+            incident.setdefault(edge.a, []).append(edge)
+            incident.setdefault(edge.b, []).append(edge)
+        reached: set[str] = set()
+        for node in frontier:
+            mine = incident.get(node, [])
+            shared = blocked_nodes(mine, rules)
+            if node in shared:
+                blocked[node] = shared[node]
+                continue  # a shared identifier joins nobody: do not cross it
+            reached |= {n for edge in mine if edge.linked for n in (edge.a, edge.b)}
+        frontier = reached - region
+        if len(region) > _MAX_REGION:
+            raise RuntimeError(
+                f"an identity region passed {_MAX_REGION:,} identifiers around {sorted(start)[:3]}"
+            )
+    inside = [e for e in edges.values() if e.a in region and e.b in region]
+    result = resolve(region, inside, rules, blocked=blocked)
+    n = t.identity_nodes.c
+    current = {
+        row.node: (row.customer_id, row.blocked_customers)
+        for row in conn.execute(
+            sa.select(n.node, n.customer_id, n.blocked_customers).where(n.node.in_(sorted(region)))
+        )
+    }
+    node_rows = [
+        (node, cid, result.blocked.get(node))
+        for node, cid in sorted(result.components.items())
+        if current.get(node) != (cid, result.blocked.get(node))
+    ]
+    if node_rows:
+        _update(conn, t.identity_nodes, ("node",), ("customer_id", "blocked_customers"), node_rows)
+    states = dict(result.states)
+    for key, edge in edges.items():  # from a blocked identifier to beyond the region
+        if key not in states and (edge.a in blocked or edge.b in blocked):
+            states[key] = (EdgeState.BLOCKED, "an identifier shared by too many customers")
+    edge_rows = [(a, b, state.value, why) for (a, b), (state, why) in sorted(states.items())]
+    if edge_rows:
+        _update(conn, t.identity_edges, ("a", "b"), ("state", "reason"), edge_rows)
+
+
+def _edges(conn: sa.Connection, t: Tables, where: Any) -> dict[tuple[str, str], Edge]:
+    e = t.identity_edges
+    rows = conn.execute(sa.select(*(e.c[c] for c in _EDGE_COLUMNS)).where(where))
+    return {(r.a, r.b): Edge(**r._mapping) for r in rows}
+
+
+def _edge_row(edge: Edge) -> tuple[Any, ...]:
+    # A new edge starts as active or unlinked; the resolution that follows sets its state
+    # (the merge below leaves an existing edge's state alone).
+    state = EdgeState.ACTIVE if edge.linked else EdgeState.UNLINKED
+    return (
+        edge.a,
+        edge.b,
+        edge.first_at,
+        str(edge.first_event_id) if edge.first_event_id else None,
+        edge.first_source,
+        edge.cooccurs,
+        edge.link_at,
+        str(edge.link_event_id) if edge.link_event_id else None,
+        edge.forced,
+        edge.unlinked_at,
+        str(edge.unlink_event_id) if edge.unlink_event_id else None,
+        edge.unlink_reason,
+        state.value,
+        None,
+    )
+
+
+# Two writers may fold the same new pair at once: the conflict merges their evidence the
+# way projections.identity does, instead of the later one overwriting the earlier.
+_EARLIER = """EXCLUDED.first_at IS NOT NULL AND (identity_edges.first_at IS NULL
+                 OR (EXCLUDED.first_at, EXCLUDED.first_event_id::text)
+                  < (identity_edges.first_at, identity_edges.first_event_id::text))"""
+_MERGE_EDGE = """(a, b) DO UPDATE SET
+    first_at = CASE WHEN {earlier} THEN EXCLUDED.first_at ELSE identity_edges.first_at END,
+    first_event_id = CASE WHEN {earlier}
+               THEN EXCLUDED.first_event_id ELSE identity_edges.first_event_id END,
+    first_source = CASE WHEN {earlier}
+               THEN EXCLUDED.first_source ELSE identity_edges.first_source END,
+    cooccurs = identity_edges.cooccurs OR EXCLUDED.cooccurs,
+    link_at = CASE WHEN EXCLUDED.link_at IS NOT NULL AND (identity_edges.link_at IS NULL
+                      OR (EXCLUDED.link_at, EXCLUDED.link_event_id::text)
+                       > (identity_edges.link_at, identity_edges.link_event_id::text))
+               THEN EXCLUDED.link_at ELSE identity_edges.link_at END,
+    link_event_id = CASE WHEN EXCLUDED.link_at IS NOT NULL AND (identity_edges.link_at IS NULL
+                      OR (EXCLUDED.link_at, EXCLUDED.link_event_id::text)
+                       > (identity_edges.link_at, identity_edges.link_event_id::text))
+               THEN EXCLUDED.link_event_id ELSE identity_edges.link_event_id END,
+    forced = identity_edges.forced OR EXCLUDED.forced,
+    unlinked_at = CASE WHEN EXCLUDED.unlinked_at IS NOT NULL AND (identity_edges.unlinked_at
+                      IS NULL OR (EXCLUDED.unlinked_at, EXCLUDED.unlink_event_id::text)
+                       > (identity_edges.unlinked_at, identity_edges.unlink_event_id::text))
+               THEN EXCLUDED.unlinked_at ELSE identity_edges.unlinked_at END,
+    unlink_event_id = CASE WHEN EXCLUDED.unlinked_at IS NOT NULL AND (identity_edges.unlinked_at
+                      IS NULL OR (EXCLUDED.unlinked_at, EXCLUDED.unlink_event_id::text)
+                       > (identity_edges.unlinked_at, identity_edges.unlink_event_id::text))
+               THEN EXCLUDED.unlink_event_id ELSE identity_edges.unlink_event_id END,
+    unlink_reason = CASE WHEN EXCLUDED.unlinked_at IS NOT NULL AND (identity_edges.unlinked_at
+                      IS NULL OR (EXCLUDED.unlinked_at, EXCLUDED.unlink_event_id::text)
+                       > (identity_edges.unlinked_at, identity_edges.unlink_event_id::text))
+               THEN EXCLUDED.unlink_reason ELSE identity_edges.unlink_reason END""".replace(
+    "{earlier}", _EARLIER
+)
+
+
+def _update(
+    conn: sa.Connection,
+    table: sa.Table,
+    keys: Sequence[str],
+    columns: Sequence[str],
+    rows: Iterable[tuple[Any, ...]],
+) -> None:
+    """UPDATE rows by key from (key..., value...) tuples, in one statement."""
+    rows = list(rows)
+    names = [*keys, *columns]
+    sets = ", ".join(f"{c} = v.{c}" for c in columns)
+    match = " AND ".join(f"t.{k} = v.{k}" for k in keys)
+    casts = {c.name: c.type.compile(dialect=conn.dialect) for c in table.columns}
+    values = ", ".join(
+        "(" + ", ".join(f"CAST(:{c}_{i} AS {casts[c]})" for c in names) + ")"
+        for i in range(len(rows))
+    )
+    params = {f"{c}_{i}": v for i, row in enumerate(rows) for c, v in zip(names, row, strict=True)}
+    conn.execute(
+        sa.text(
+            f'UPDATE "{table.schema}"."{table.name}" t SET {sets} '
+            f"FROM (VALUES {values}) AS v ({', '.join(names)}) WHERE {match}"
+        ),
+        params,
+    )
+
+
+# -- reads ----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Customer:
+    """A customer found by one of its identifiers: its id and the keys its rows are under."""
+
+    customer_id: str
+    keys: list[str]
+
+
+_PHONE_LIKE = re.compile(r"^\+?[0-9 ()./-]{3,31}$")
+
+
+def lookup_candidates(text: str, rules: IdentityRules = DEFAULT_RULES) -> list[str]:
+    """The identifiers `text` may be: 'kind:value' as written, a customer id, an e-mail
+    address, a phone number."""
+    text = text.strip()
+    found: list[str] = []
+    if text.partition(":")[0] in KIND_ORDER and ":" in text:
+        found.append(normalize(text, rules))
+    found.append(CUSTOMER + text)
+    if "@" in text:
+        found.append(normalize(f"email:{text}", rules))
+    if _PHONE_LIKE.match(text):
+        found.append(normalize(f"phone:{text}", rules))
+    return list(dict.fromkeys(found))
+
+
+def find_customer(
+    conn: sa.Connection, text: str, rules: IdentityRules = DEFAULT_RULES
+) -> Customer | None:
+    """The customer any of whose identifiers `text` is, in the active version (analysts'
+    views); None when no identifier and no key matches."""
+    candidates = lookup_candidates(text, rules)
+    rows = conn.execute(
+        sa.text(
+            f"SELECT identifier, customer_id FROM {ANALYST_SCHEMA}.identities "
+            "WHERE identifier = ANY(:candidates)"
+        ),
+        {"candidates": candidates},
+    ).all()
+    by_node = {r.identifier: r.customer_id for r in rows}
+    customer_id = next((by_node[c] for c in candidates if c in by_node), None)
+    if customer_id is None:  # a key filed before the graph knew it (an unrebuilt version)
+        known = conn.execute(
+            sa.text(f"SELECT 1 FROM {ANALYST_SCHEMA}.customers WHERE key = :k LIMIT 1"),
+            {"k": text},
+        ).first()
+        return Customer(text, [text]) if known else None
+    keys = conn.execute(
+        sa.text(
+            f"SELECT k.key FROM {ANALYST_SCHEMA}.identity_keys k "
+            f"JOIN {ANALYST_SCHEMA}.identities n ON n.identifier = k.node "
+            "WHERE n.customer_id = :c ORDER BY k.key"
+        ),
+        {"c": customer_id},
+    ).scalars()
+    return Customer(customer_id, list(keys) or [customer_id])
+
+
+def identity_of(conn: sa.Connection, customer: Customer) -> dict[str, Any]:
+    """Everything the graph knows of a customer: its identifiers (with those shared by too
+    many customers marked) and every link touching them, with its evidence and state."""
+    nodes = conn.execute(
+        sa.text(
+            f"SELECT identifier, blocked_customers FROM {ANALYST_SCHEMA}.identities "
+            "WHERE customer_id = :c ORDER BY identifier"
+        ),
+        {"c": customer.customer_id},
+    ).all()
+    names = [n.identifier for n in nodes]
+    links = conn.execute(
+        sa.text(
+            f"SELECT * FROM {ANALYST_SCHEMA}.identity_links "
+            "WHERE a = ANY(:n) OR b = ANY(:n) ORDER BY first_at, a, b"
+        ),
+        {"n": names},
+    ).mappings()
+    return {
+        "customer_id": customer.customer_id,
+        "identifiers": [
+            {"identifier": n.identifier, "shared_by_customers": n.blocked_customers} for n in nodes
+        ],
+        "keys": customer.keys,
+        "links": [{str(k): v for k, v in row.items()} for row in links],
+    }
