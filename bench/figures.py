@@ -256,6 +256,32 @@ def refresh_all_scores(database_url: str, as_of: datetime) -> tuple[int, float]:
         engine.dispose()
 
 
+def identity_counts(database_url: str) -> dict[str, int]:
+    """How the identity graph resolved the workload: customers (known by a customer id),
+    visitors (never identified), and identifiers shared by too many customers."""
+    engine = make_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            row = conn.execute(
+                sa.text(
+                    """SELECT count(*) FILTER (WHERE is_customer) AS customers,
+                              count(*) FILTER (WHERE NOT is_customer) AS visitors,
+                              sum(blocked) AS blocked, sum(keys) AS keys
+                         FROM (SELECT n.customer_id,
+                                      bool_or(n.identifier LIKE 'customer:%') AS is_customer,
+                                      count(*) FILTER (WHERE n.blocked_customers IS NOT NULL)
+                                        AS blocked,
+                                      count(k.key) AS keys
+                                 FROM rapport.identities n
+                                 LEFT JOIN rapport.identity_keys k ON k.node = n.identifier
+                                GROUP BY n.customer_id) c"""
+                )
+            ).one()
+        return {name: int(value or 0) for name, value in row._mapping.items()}
+    finally:
+        engine.dispose()
+
+
 class BackgroundQueries(threading.Thread):
     """H under load: QueryBench.sample in a thread while a worker drains."""
 

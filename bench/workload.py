@@ -51,6 +51,7 @@ class Workload:
             "customers": self.customers,
             "heavy_customer": HEAVY_CUSTOMER,
             "heavy_customer_events": self.heavy_events,
+            "heavy_customer_keys": HEAVY_IDENTIFIERS,
             "mean_event_bytes": round(self.bytes / max(self.count, 1)),
             "event_time_span": [self.first_at.isoformat(), self.last_at.isoformat()],
         }
@@ -68,22 +69,45 @@ def build_workload(events: int, customers: int, *, seed: int = 7) -> Workload:
     return Workload(interleave(population, heavy_customer(heavy, days, seed)), customers, heavy)
 
 
+HEAVY_IDENTIFIERS = 20  # the heavy customer is known by this many keys
+
+
 def heavy_customer(count: int, days: float, seed: int) -> list[Envelope]:
-    """`count` events of one very active customer, spread over about `days` days."""
+    """`count` events of one very active customer, spread over about `days` days and filed
+    under HEAVY_IDENTIFIERS keys: its customer id, and devices, e-mail addresses and phone
+    numbers that first appear beside it, then alone."""
     stories_per_day = max(count / _EVENTS_PER_STORY / days, 0.5)
     one = simulate(1, seed=seed + 1, stories_per_customer_per_day=stories_per_day)
-    return [
-        Envelope.new(
-            e.payload,
-            customer=CustomerRef(customer_id=HEAVY_CUSTOMER),
-            occurred_at=e.occurred_at,
-            source=e.source,
-            event_id=e.event_id,
-            campaign_id=e.campaign_id,
-            correlation_id=e.correlation_id,
-        )
-        for e in itertools.islice(one, count)
+    refs = [CustomerRef(customer_id=HEAVY_CUSTOMER)] + [
+        CustomerRef(anonymous_id=f"heavy-device-{n}")
+        if n % 3 == 0
+        else CustomerRef(email=f"heavy.{n}@example.com")
+        if n % 3 == 1
+        else CustomerRef(phone=f"+84 91 000 {n:04d}")
+        for n in range(1, HEAVY_IDENTIFIERS)
     ]
+    seen: set[int] = set()
+    events = []
+    for i, e in enumerate(itertools.islice(one, count)):
+        slot = i % len(refs)
+        ref = refs[slot]
+        if slot not in seen:  # first seen beside the customer id: that joins them
+            seen.add(slot)
+            ref = CustomerRef.model_validate(
+                {**ref.model_dump(exclude_defaults=True), "customer_id": HEAVY_CUSTOMER}
+            )
+        events.append(
+            Envelope.new(
+                e.payload,
+                customer=ref,
+                occurred_at=e.occurred_at,
+                source=e.source,
+                event_id=e.event_id,
+                campaign_id=e.campaign_id,
+                correlation_id=e.correlation_id,
+            )
+        )
+    return events
 
 
 def interleave(main: list[Envelope], extra: list[Envelope]) -> list[Envelope]:

@@ -207,7 +207,8 @@ class SegmentTranslator:
             self.problems.append(Problem(f"{where}type", kind, rule))
             return []
         before = len(self.problems)
-        customer = self._customer(msg, where)
+        traits = self._traits(msg, where) if kind == "identify" else {}
+        customer = self._customer(msg, where, traits)
         occurred_at = self._occurred_at(msg, where, msg.get("sentAt", sent_at))
         event_id = self._event_id(msg)
         ctx = msg.get("context", {})
@@ -235,15 +236,20 @@ class SegmentTranslator:
         return events
 
     # -- the envelope fields ------------------------------------------------------------
-    def _customer(self, msg: dict[str, Any], where: str) -> CustomerRef | None:
+    def _customer(
+        self, msg: dict[str, Any], where: str, traits: Mapping[str, Any]
+    ) -> CustomerRef | None:
         user_id, anonymous_id = _id(msg.get("userId")), _id(msg.get("anonymousId"))
         if user_id is None and anonymous_id is None:
             self.problems.append(
                 Problem(f"{where}userId", None, "userId or anonymousId is required")
             )
             return None
+        # An identify's e-mail and phone traits are identifiers too: the event carries them
+        # with the ids, so the identity graph joins them (a malformed one stays a trait).
+        extra = {n: traits[n] for n in ("email", "phone") if _valid_identifier(n, traits.get(n))}
         try:
-            return CustomerRef(customer_id=user_id, anonymous_id=anonymous_id)
+            return CustomerRef(customer_id=user_id, anonymous_id=anonymous_id, **extra)
         except ValidationError as exc:
             names = {"customer_id": "userId", "anonymous_id": "anonymousId"}
             self._add(exc, lambda loc: where + names.get(str(loc[0]), str(loc[0])))
@@ -305,8 +311,17 @@ class SegmentTranslator:
         payloads = self._payload(model, built, origin, where)
         return [(p, {"properties": leftover} if leftover else {}) for p, _ in payloads]
 
+    def _traits(self, msg: dict[str, Any], where: str) -> dict[str, Any]:
+        """An identify's traits: in `traits`, or in `context.traits` where several
+        Segment-compatible libraries put them (both: `traits` wins)."""
+        context = msg.get("context")
+        in_context = context.get("traits") if isinstance(context, dict) else None
+        merged = dict(in_context) if isinstance(in_context, dict) else {}
+        merged.update(self._object(msg, "traits", where))
+        return merged
+
     def _identify(self, msg: dict[str, Any], where: str, ctx: dict[str, Any]) -> list[_Built]:
-        traits = _flatten(self._object(msg, "traits", where))
+        traits = _flatten(self._traits(msg, where))
         out: list[_Built] = []
         if traits:
             origin: Origin = {("traits",): where + "traits"}
@@ -409,6 +424,16 @@ _HANDLERS = {
     "group": SegmentTranslator._group,
     "alias": SegmentTranslator._alias,
 }
+
+
+def _valid_identifier(field: str, value: Any) -> bool:
+    if not isinstance(value, str) or not value.strip():
+        return False
+    try:
+        CustomerRef.model_validate({field: value})
+    except ValidationError:
+        return False
+    return True
 
 
 def _step(part: str | int) -> str:

@@ -11,6 +11,7 @@ from infra.settings import Settings
 from producers import Publisher, PublisherConfig
 from producers.errors import PublishError
 from projections.engagement import EngagementParameters
+from projections.identity import IdentityRules
 from projections.postgres.store import make_engine
 from projections.postgres.versions import PostgresVersions
 from projections.scores import ScoreParameters
@@ -41,9 +42,16 @@ def publisher(settings: Settings, **options: Any) -> Publisher:
     return Publisher(settings.bootstrap, settings.topic, **options)
 
 
+def identity_rules(settings: Settings) -> IdentityRules:
+    return IdentityRules(
+        default_region=settings.identity_default_region or None,
+        max_customers_per_identifier=settings.identity_max_customers_per_identifier,
+    )
+
+
 def projection_versions(settings: Settings, **engine_options: Any) -> PostgresVersions:
     """The projection store: every version, in the configured PostgreSQL."""
-    return PostgresVersions(engine(settings, **engine_options))
+    return PostgresVersions(engine(settings, **engine_options), identity_rules(settings))
 
 
 def worker_config(settings: Settings, *, batch_size: int = 1000) -> WorkerConfig:
@@ -112,7 +120,7 @@ def read_api_app(settings: Settings) -> FastAPI:
     """The HTTP read API over the active projection version."""
     from readapi.app import create_app
 
-    return create_app(engine(settings), score_parameters(settings))
+    return create_app(engine(settings), score_parameters(settings), identity_rules(settings))
 
 
 def sources(settings: Settings) -> PostgresSources:

@@ -32,7 +32,9 @@ def print_json(console: Console, data: Any) -> None:
 def register(app: typer.Typer, out: Console, settings_factory: Any) -> None:
     @app.command()
     def timeline(
-        customer: Annotated[str, typer.Argument(help="Customer id.")],
+        customer: Annotated[
+            str, typer.Argument(help="Customer id, or any identifier (e-mail, phone, kind:value).")
+        ],
         limit: Annotated[int, typer.Option(help="Page size (1-1000).")] = 50,
         cursor: Annotated[
             str | None, typer.Option(help="next_cursor of the previous page.")
@@ -54,11 +56,13 @@ def register(app: typer.Typer, out: Console, settings_factory: Any) -> None:
         from infra.render import timeline_table
         from projections.postgres.queries import customer_timeline
 
-        engine = bootstrap.engine(settings_factory())
+        settings = settings_factory()
+        engine = bootstrap.engine(settings)
         with engine.connect() as conn:
             page = customer_timeline(
                 conn,
                 customer,
+                rules=bootstrap.identity_rules(settings),
                 limit=limit,
                 cursor=cursor,
                 channels=channel,
@@ -69,17 +73,22 @@ def register(app: typer.Typer, out: Console, settings_factory: Any) -> None:
                 newest_first=newest_first,
             )
         if as_json:
-            print_json(
-                out, {"customer_id": customer, "events": page.rows, "next_cursor": page.next_cursor}
-            )
+            page_json = {
+                "customer_id": page.customer_id,
+                "events": page.rows,
+                "next_cursor": page.next_cursor,
+            }
+            print_json(out, page_json)
             return
-        out.print(timeline_table(customer, page.rows))
+        out.print(timeline_table(page.customer_id, page.rows))
         if page.next_cursor:
             out.print(f"more: --cursor {page.next_cursor}")
 
     @app.command()
     def profile(
-        customer: Annotated[str, typer.Argument(help="Customer id.")],
+        customer: Annotated[
+            str, typer.Argument(help="Customer id, or any identifier (e-mail, phone, kind:value).")
+        ],
         as_json: JsonFlag = False,
     ) -> None:
         """Identifiers, traits, first/last seen, channels, preferences and consent."""
@@ -87,9 +96,10 @@ def register(app: typer.Typer, out: Console, settings_factory: Any) -> None:
         from infra.render import profile_tables
         from projections.postgres.queries import customer_profile
 
-        engine = bootstrap.engine(settings_factory())
+        settings = settings_factory()
+        engine = bootstrap.engine(settings)
         with engine.connect() as conn:
-            data = customer_profile(conn, customer)
+            data = customer_profile(conn, customer, bootstrap.identity_rules(settings))
         if as_json:
             print_json(out, data)
             return
@@ -98,7 +108,9 @@ def register(app: typer.Typer, out: Console, settings_factory: Any) -> None:
 
     @app.command()
     def scores(
-        customer: Annotated[str, typer.Argument(help="Customer id.")],
+        customer: Annotated[
+            str, typer.Argument(help="Customer id, or any identifier (e-mail, phone, kind:value).")
+        ],
         as_of: Annotated[str | None, typer.Option(help="Scores as of event time T.")] = None,
         explain: Annotated[bool, typer.Option(help="Show inputs and source events.")] = False,
         as_json: JsonFlag = False,
@@ -118,6 +130,7 @@ def register(app: typer.Typer, out: Console, settings_factory: Any) -> None:
                 as_of=when,
                 explain=explain or as_json,
                 params=bootstrap.score_parameters(settings),
+                rules=bootstrap.identity_rules(settings),
             )
         if as_json:
             print_json(out, data)

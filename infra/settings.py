@@ -49,6 +49,18 @@ class Settings(BaseSettings):
         "active version (so a replay's swap hands the live stream over).",
     )
 
+    # The identity graph (docs/analysts.md): projection parameters, so a change needs a
+    # rebuild (`rapport replay`) to apply to history.
+    identity_default_region: str | None = Field(
+        default="VN",
+        description="ISO country of phone numbers written without +country (E.164 otherwise).",
+    )
+    identity_max_customers_per_identifier: int = Field(
+        default=5,
+        description="An identifier seen with more customer ids than this (a shared support@ "
+        "address, the call center's own number) stops merging anyone and is reported.",
+    )
+
     # The stream worker (`rapport worker`).
     worker_stall_timeout_s: float = Field(
         default=120.0,
@@ -132,6 +144,10 @@ class Settings(BaseSettings):
             "RAPPORT_TOPIC_PARTITIONS": str(self.topic_partitions),
             "RAPPORT_CONSUMER_GROUP": self.consumer_group,
             "RAPPORT_WORKER_STALL_TIMEOUT_S": str(self.worker_stall_timeout_s),
+            "RAPPORT_IDENTITY_DEFAULT_REGION": self.identity_default_region or "",
+            "RAPPORT_IDENTITY_MAX_CUSTOMERS_PER_IDENTIFIER": str(
+                self.identity_max_customers_per_identifier
+            ),
             **(
                 {"RAPPORT_WORKER_HEALTH_PORT": str(self.worker_health_port)}
                 if self.worker_health_port is not None

@@ -16,7 +16,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from projections.errors import CustomerNotFound, InvalidQuery
+from projections.identity import DEFAULT_RULES, IdentityRules
 from projections.postgres import queries
+from projections.postgres.identity import identity_of
 from projections.scores import DEFAULT_PARAMETERS, ScoreParameters
 
 
@@ -28,7 +30,11 @@ def _connection(request: Request) -> Iterator[sa.Connection]:
 Conn = Annotated[sa.Connection, Depends(_connection)]
 
 
-def create_app(engine: sa.Engine, params: ScoreParameters = DEFAULT_PARAMETERS) -> FastAPI:
+def create_app(
+    engine: sa.Engine,
+    params: ScoreParameters = DEFAULT_PARAMETERS,
+    rules: IdentityRules = DEFAULT_RULES,
+) -> FastAPI:
     app = FastAPI(
         title="Rapport read API",
         description="Customer timelines, profiles and scores, projected from the touchpoint log.",
@@ -89,13 +95,25 @@ def create_app(engine: sa.Engine, params: ScoreParameters = DEFAULT_PARAMETERS) 
             until=until,
             as_of=as_of,
             newest_first=order == "newest",
+            rules=rules,
         )
-        return {"customer_id": customer_id, "events": page.rows, "next_cursor": page.next_cursor}
+        return {
+            "customer_id": page.customer_id,
+            "events": page.rows,
+            "next_cursor": page.next_cursor,
+        }
 
     @app.get("/v1/customers/{customer_id}/profile", tags=["customers"])
     def profile(conn: Conn, customer_id: str) -> dict[str, Any]:
         """Identifiers, latest traits, first/last seen, channels, preferences, consent."""
-        return queries.customer_profile(conn, customer_id)
+        return queries.customer_profile(conn, customer_id, rules)
+
+    @app.get("/v1/customers/{customer_id}/identity", tags=["customers"])
+    def identity(conn: Conn, customer_id: str) -> dict[str, Any]:
+        """The customer's identifiers and every link between them, with its evidence and
+        state (active, unlinked, refused, blocked). Links are made and undone by posting
+        identity.linked / identity.unlinked events to the collector."""
+        return identity_of(conn, queries.resolve_customer(conn, customer_id, rules))
 
     @app.get("/v1/customers/{customer_id}/scores", tags=["scores"])
     def scores(
@@ -103,7 +121,12 @@ def create_app(engine: sa.Engine, params: ScoreParameters = DEFAULT_PARAMETERS) 
     ) -> dict[str, Any]:
         """Scores as of `as_of` (default now); `explain` adds inputs and source events."""
         return queries.customer_scores(
-            conn, customer_id, as_of=as_of or datetime.now(UTC), explain=explain, params=params
+            conn,
+            customer_id,
+            as_of=as_of or datetime.now(UTC),
+            explain=explain,
+            params=params,
+            rules=rules,
         )
 
     @app.get("/v1/top", tags=["scores"])

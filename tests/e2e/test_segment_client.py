@@ -41,6 +41,7 @@ def test_segment_analytics_python_track_and_identify(rapport_settings: Settings)
     assert all(k == b"cust-77" for k, _ in by_type.values())
     assert by_type["profile.updated"][1]["customer"] == {
         "customer_id": "cust-77",
+        "email": "ann@example.com",  # an identify's e-mail trait is an identifier too
         "anonymous_id": "anon-9",
         "external_ids": {},
         "social_handles": {},
@@ -50,6 +51,7 @@ def test_segment_analytics_python_track_and_identify(rapport_settings: Settings)
         "identifier": "anon:anon-9",
         "linked_to": "customer:cust-77",
         "evidence": "segment identify",
+        "forced": False,
     }
     assert by_type["commerce.purchased"][1]["payload"]["amount"] == "42.5"
     assert by_type["custom.event"][1]["payload"]["name"] == "Video Played"

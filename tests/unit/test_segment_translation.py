@@ -61,6 +61,39 @@ def test_identify_updates_the_profile_and_links_identities() -> None:
     assert (link.payload.identifier, link.payload.linked_to) == ("anon:a1", "customer:u1")
 
 
+def test_identify_traits_in_context_are_kept_and_their_email_and_phone_join_the_customer() -> None:
+    [profile] = translator().message(
+        {
+            "type": "identify",
+            "userId": "u1",
+            # Where analytics.js-compatible mobile libraries put them:
+            "context": {
+                "traits": {"email": "An@Example.com", "phone": "0900 000 016", "vip": True}
+            },
+        }
+    )
+    assert profile.payload.traits == {
+        "email": "An@Example.com",
+        "phone": "0900 000 016",
+        "vip": True,
+    }
+    assert profile.customer.identifiers() == [
+        "customer:u1",
+        "email:an@example.com",
+        "phone:0900 000 016",
+    ]
+    [both] = translator().message(
+        {
+            "type": "identify",
+            "userId": "u1",
+            "traits": {"vip": False, "email": "not an address"},
+            "context": {"traits": {"vip": True, "city": "Hue"}},
+        }
+    )
+    assert both.payload.traits == {"vip": False, "city": "Hue", "email": "not an address"}
+    assert both.customer.identifiers() == ["customer:u1"]  # a malformed e-mail stays a trait
+
+
 def test_mapped_track_keeps_unused_properties_in_context() -> None:
     [event] = translator().message(
         {
