@@ -166,8 +166,21 @@ class ProjectionVersions(Protocol):
         ...
 
 
+class Positioned(Protocol):
+    """Anything with a place in the log: a PositionedEvent, a record as read."""
+
+    @property
+    def topic(self) -> str: ...
+
+    @property
+    def partition(self) -> int: ...
+
+    @property
+    def offset(self) -> int: ...
+
+
 def find_gaps(
-    records: Iterable[PositionedEvent],
+    records: Iterable[Positioned],
     stored: Mapping[PartitionKey, int],
     log_starts: Mapping[PartitionKey, int],
 ) -> dict[PartitionKey, tuple[int, int]]:

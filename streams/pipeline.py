@@ -160,14 +160,13 @@ class BatchPipeline:
     def _log_starts_for_gaps(
         self, fresh: Sequence[LogRecord], stored: Mapping[PartitionKey, int]
     ) -> dict[PartitionKey, int]:
-        positioned = [PositionedEvent(r.topic, r.partition, r.offset, None) for r in fresh]
-        gaps = find_gaps(positioned, stored, {})
+        gaps = find_gaps(fresh, stored, {})
         if not gaps:
             return {}
         starts = self._until_done(
             lambda: self.log_starts(set(gaps)), what="Kafka", retry_on=(KafkaError, OSError)
         )
-        if real := find_gaps(positioned, stored, starts):
+        if real := find_gaps(fresh, stored, starts):
             raise PositionGap(real)
         for (topic, partition), (at, first) in sorted(gaps.items()):
             log.error(
