@@ -141,12 +141,6 @@ def customer_timeline(
     return TimelinePage(who.customer_id, rows, next_cursor)
 
 
-def customer_exists(
-    conn: sa.Connection, customer_id: str, rules: IdentityRules = DEFAULT_RULES
-) -> bool:
-    return find_customer(conn, customer_id, rules) is not None
-
-
 def customer_profile(
     conn: sa.Connection, customer_id: str, rules: IdentityRules = DEFAULT_RULES
 ) -> dict[str, Any]:
