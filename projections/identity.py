@@ -23,9 +23,10 @@ events alone, never of the order they arrived in:
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
+from typing import NamedTuple
 from uuid import UUID
 
 import phonenumbers
@@ -171,8 +172,7 @@ class EdgeState(StrEnum):
     BLOCKED = "blocked"  # touches an identifier shared by too many customers
 
 
-@dataclass(frozen=True)
-class Edge:
+class Edge(NamedTuple):
     """Every piece of evidence about one pair, folded: commutative, so order-free.
 
     An unlink undoes what came before it and holds against events that merely carry both
@@ -225,14 +225,13 @@ def add_link(edge: Edge | None, link: Link, *, explicit: bool) -> Edge:
     if edge.first_at is None or not _later(
         link.at, link.event_id, edge.first_at, edge.first_event_id
     ):
-        edge = replace(
-            edge, first_at=link.at, first_event_id=link.event_id, first_source=link.source
+        edge = edge._replace(
+            first_at=link.at, first_event_id=link.event_id, first_source=link.source
         )
     if not explicit:
-        return edge if edge.cooccurs else replace(edge, cooccurs=True)
+        return edge if edge.cooccurs else edge._replace(cooccurs=True)
     newer = edge.link_at is None or _later(link.at, link.event_id, edge.link_at, edge.link_event_id)
-    return replace(
-        edge,
+    return edge._replace(
         link_at=link.at if newer else edge.link_at,
         link_event_id=link.event_id if newer else edge.link_event_id,
         forced=edge.forced or link.forced,
@@ -246,8 +245,7 @@ def add_unlink(edge: Edge | None, unlink: Unlink) -> Edge:
         unlink.at, unlink.event_id, edge.unlinked_at, edge.unlink_event_id
     ):
         return edge
-    return replace(
-        edge,
+    return edge._replace(
         unlinked_at=unlink.at,
         unlink_event_id=unlink.event_id,
         unlink_reason=unlink.reason,

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
+from psycopg2.extras import execute_values
 
 from projections.identity import (
     CUSTOMER,
@@ -54,28 +55,58 @@ _EDGE_COLUMNS = (
 )
 
 
+@dataclass
+class Known:
+    """Keys and identifiers this process has seen committed in one version: they exist,
+    so a batch writes only the new ones. Filled only after a commit (`remember`)."""
+
+    keys: set[str]
+    nodes: set[str]
+    limit: int = 2_000_000
+
+    def remember(self, keys: Iterable[str], nodes: Iterable[str]) -> None:
+        if len(self.keys) + len(self.nodes) > self.limit:
+            self.keys.clear()
+            self.nodes.clear()
+        self.keys.update(keys)
+        self.nodes.update(nodes)
+
+
 def fold_identity(
-    conn: sa.Connection, t: Tables, evidence: Sequence[Evidence], rules: IdentityRules
-) -> None:
-    keys = sorted({(e.key, e.key_node) for e in evidence})
-    insert_rows(conn, t.identity_keys, ("key", "node"), keys)
-    nodes = sorted({n for e in evidence for n in e.nodes})
+    conn: sa.Connection,
+    t: Tables,
+    evidence: Sequence[Evidence],
+    rules: IdentityRules,
+    known: Known,
+) -> tuple[set[str], set[str]]:
+    """Fold a batch's evidence; return the keys and identifiers it recorded (for `known`,
+    once the transaction commits)."""
+    keys = {e.key: e.key_node for e in evidence if e.key not in known.keys}
+    insert_rows(conn, t.identity_keys, ("key", "node"), sorted(keys.items()))
+    nodes = {n for e in evidence for n in e.nodes} - known.nodes
     insert_rows(
         conn,
         t.identity_nodes,
         ("node", "customer_id"),
-        [(n, component_id([n])) for n in nodes],
+        [(n, component_id([n])) for n in sorted(nodes)],
     )
+    recorded = (set(keys), nodes)
     pairs = sorted(
         {(x.a, x.b) for e in evidence for x in (*e.cooccurrences, *e.links)}
         | {(u.a, u.b) for e in evidence for u in e.unlinks}
     )
     if not pairs:
-        return
-    existing = _edges(conn, t, sa.tuple_(t.identity_edges.c.a, t.identity_edges.c.b).in_(pairs))
+        return recorded
+    existing = _edges(
+        conn,
+        t,
+        "(a, b) IN (SELECT * FROM unnest(CAST(:a AS text[]), CAST(:b AS text[])))",
+        a=[a for a, _ in pairs],
+        b=[b for _, b in pairs],
+    )
     changed = fold_evidence(existing, evidence)
     if not changed:
-        return
+        return recorded
     rows = [_edge_row(e) for _, e in sorted(changed.items())]
     insert_rows(
         conn,
@@ -95,6 +126,7 @@ def fold_identity(
     if touched:
         conn.execute(sa.text("SELECT pg_advisory_xact_lock(:id)"), {"id": _RESOLVE_LOCK})
         resolve_region(conn, t, touched, rules)
+    return recorded
 
 
 def _joins_differently(before: Edge | None, after: Edge) -> bool:
@@ -108,8 +140,12 @@ def resolve_region(conn: sa.Connection, t: Tables, start: set[str], rules: Ident
     blocked: dict[str, int] = {}
     frontier = set(start)
     while frontier:
-        e = t.identity_edges.c
-        found = _edges(conn, t, sa.or_(e.a.in_(sorted(frontier)), e.b.in_(sorted(frontier))))
+        found = _edges(
+            conn,
+            t,
+            "a = ANY(CAST(:f AS text[])) OR b = ANY(CAST(:f AS text[]))",
+            f=sorted(frontier),
+        )
         edges.update(found)
         region |= frontier
         incident: dict[str, list[Edge]] = {}
@@ -131,11 +167,14 @@ def resolve_region(conn: sa.Connection, t: Tables, start: set[str], rules: Ident
             )
     inside = [e for e in edges.values() if e.a in region and e.b in region]
     result = resolve(region, inside, rules, blocked=blocked)
-    n = t.identity_nodes.c
     current = {
         row.node: (row.customer_id, row.blocked_customers)
         for row in conn.execute(
-            sa.select(n.node, n.customer_id, n.blocked_customers).where(n.node.in_(sorted(region)))
+            sa.text(
+                f"SELECT node, customer_id, blocked_customers FROM {_name(t.identity_nodes)} "
+                "WHERE node = ANY(CAST(:r AS text[]))"
+            ),
+            {"r": sorted(region)},
         )
     }
     node_rows = [
@@ -154,10 +193,20 @@ def resolve_region(conn: sa.Connection, t: Tables, start: set[str], rules: Ident
         _update(conn, t.identity_edges, ("a", "b"), ("state", "reason"), edge_rows)
 
 
-def _edges(conn: sa.Connection, t: Tables, where: Any) -> dict[tuple[str, str], Edge]:
-    e = t.identity_edges
-    rows = conn.execute(sa.select(*(e.c[c] for c in _EDGE_COLUMNS)).where(where))
-    return {(r.a, r.b): Edge(**r._mapping) for r in rows}
+def _edges(
+    conn: sa.Connection, t: Tables, where: str, **arrays: list[str]
+) -> dict[tuple[str, str], Edge]:
+    """Edges matching `where`, whose parameters are whole arrays: one bound value each, so
+    the statement is the same whatever the batch's size (and compiles once)."""
+    rows = conn.execute(
+        sa.text(f"SELECT {', '.join(_EDGE_COLUMNS)} FROM {_name(t.identity_edges)} WHERE {where}"),
+        arrays,
+    )
+    return {(r.a, r.b): Edge(*r) for r in rows}  # the columns in Edge's order
+
+
+def _name(table: sa.Table) -> str:
+    return f'"{table.schema}"."{table.name}"'
 
 
 def _edge_row(edge: Edge) -> tuple[Any, ...]:
@@ -227,23 +276,23 @@ def _update(
     rows: Iterable[tuple[Any, ...]],
 ) -> None:
     """UPDATE rows by key from (key..., value...) tuples, in one statement."""
-    rows = list(rows)
     names = [*keys, *columns]
+    types = {c.name: c.type.compile(dialect=conn.dialect) for c in table.columns}
     sets = ", ".join(f"{c} = v.{c}" for c in columns)
     match = " AND ".join(f"t.{k} = v.{k}" for k in keys)
-    casts = {c.name: c.type.compile(dialect=conn.dialect) for c in table.columns}
-    values = ", ".join(
-        "(" + ", ".join(f"CAST(:{c}_{i} AS {casts[c]})" for c in names) + ")"
-        for i in range(len(rows))
-    )
-    params = {f"{c}_{i}": v for i, row in enumerate(rows) for c, v in zip(names, row, strict=True)}
-    conn.execute(
-        sa.text(
-            f'UPDATE "{table.schema}"."{table.name}" t SET {sets} '
-            f"FROM (VALUES {values}) AS v ({', '.join(names)}) WHERE {match}"
-        ),
-        params,
-    )
+    template = "(" + ", ".join(f"CAST(%s AS {types[c]})" for c in names) + ")"
+    cursor = conn.connection.cursor()
+    try:
+        execute_values(
+            cursor,
+            f"UPDATE {_name(table)} t SET {sets} FROM (VALUES %s) AS v ({', '.join(names)}) "
+            f"WHERE {match}",
+            list(rows),
+            template=template,
+            page_size=10_000,
+        )
+    finally:
+        cursor.close()
 
 
 # -- reads ----------------------------------------------------------------------------------
