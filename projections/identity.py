@@ -141,7 +141,16 @@ class Evidence:
 def evidence_of(event: Envelope, rules: IdentityRules = DEFAULT_RULES) -> Evidence:
     """The identifiers an event carries join each other (through its key); an
     `identity.linked` joins its two; an `identity.unlinked` undoes a link."""
-    key = event.customer.partition_key
+    ref, payload = event.customer, event.payload
+    if (
+        ref.customer_id
+        and not (ref.email or ref.phone or ref.external_ids or ref.social_handles)
+        and not ref.anonymous_id
+        and not isinstance(payload, IdentityLinked | IdentityUnlinked)
+    ):  # most events: a customer id alone says nothing about identities
+        node = CUSTOMER + ref.customer_id
+        return Evidence(ref.customer_id, node, (node,))
+    key = ref.partition_key
     key_node = node_of_key(key, rules)
     nodes = [key_node]
     for identifier in event.customer.identifiers():
@@ -152,7 +161,6 @@ def evidence_of(event: Envelope, rules: IdentityRules = DEFAULT_RULES) -> Eviden
     carried = tuple(Link(*pair(key_node, other), at, event_id, source) for other in nodes[1:])
     links: list[Link] = []
     unlinks: list[Unlink] = []
-    payload = event.payload
     if isinstance(payload, IdentityLinked):
         x, y = normalize(payload.identifier, rules), normalize(payload.linked_to, rules)
         links.append(Link(*pair(x, y), at, event_id, source, payload.forced))

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -55,21 +56,48 @@ _EDGE_COLUMNS = (
 )
 
 
+Settled = dict[tuple[str, str], tuple[datetime, str]]
+
+
+@dataclass
+class Recorded:
+    """What a batch wrote that later batches need not write again, once it commits."""
+
+    keys: set[str] = field(default_factory=set)
+    nodes: set[str] = field(default_factory=set)
+    settled: Settled = field(default_factory=dict)
+
+
 @dataclass
 class Known:
-    """Keys and identifiers this process has seen committed in one version: they exist,
-    so a batch writes only the new ones. Filled only after a commit (`remember`)."""
+    """What this process has seen committed in one version: keys and identifiers that
+    exist, and pairs already joined by co-occurrence with their first evidence (a later
+    co-occurrence changes nothing of such an edge). Filled only after commits, so a batch
+    that rolls back leaves nothing here; another process's writes only make it stale in
+    the safe direction (something written again, merged by the upsert)."""
 
-    keys: set[str]
-    nodes: set[str]
+    keys: set[str] = field(default_factory=set)
+    nodes: set[str] = field(default_factory=set)
+    settled: Settled = field(default_factory=dict)
     limit: int = 2_000_000
 
-    def remember(self, keys: Iterable[str], nodes: Iterable[str]) -> None:
-        if len(self.keys) + len(self.nodes) > self.limit:
+    def remember(self, recorded: Recorded) -> None:
+        if len(self.keys) + len(self.nodes) + len(self.settled) > self.limit:
             self.keys.clear()
             self.nodes.clear()
-        self.keys.update(keys)
-        self.nodes.update(nodes)
+            self.settled.clear()
+        self.keys |= recorded.keys
+        self.nodes |= recorded.nodes
+        self.settled.update(recorded.settled)
+
+    def unsettled(self, item: Evidence) -> Evidence:
+        """`item` without the co-occurrences that cannot change their edge."""
+        kept = tuple(
+            c
+            for c in item.cooccurrences
+            if (first := self.settled.get((c.a, c.b))) is None or (c.at, str(c.event_id)) <= first
+        )
+        return item if len(kept) == len(item.cooccurrences) else replace(item, cooccurrences=kept)
 
 
 def fold_identity(
@@ -78,9 +106,9 @@ def fold_identity(
     evidence: Sequence[Evidence],
     rules: IdentityRules,
     known: Known,
-) -> tuple[set[str], set[str]]:
-    """Fold a batch's evidence; return the keys and identifiers it recorded (for `known`,
-    once the transaction commits)."""
+) -> Recorded:
+    """Fold a batch's evidence; return what it recorded (for `known`, once the transaction
+    commits)."""
     keys = {e.key: e.key_node for e in evidence if e.key not in known.keys}
     insert_rows(conn, t.identity_keys, ("key", "node"), sorted(keys.items()))
     nodes = {n for e in evidence for n in e.nodes} - known.nodes
@@ -90,7 +118,8 @@ def fold_identity(
         ("node", "customer_id"),
         [(n, component_id([n])) for n in sorted(nodes)],
     )
-    recorded = (set(keys), nodes)
+    recorded = Recorded(set(keys), nodes)
+    evidence = [known.unsettled(e) for e in evidence]
     pairs = sorted(
         {(x.a, x.b) for e in evidence for x in (*e.cooccurrences, *e.links)}
         | {(u.a, u.b) for e in evidence for u in e.unlinks}
@@ -105,6 +134,11 @@ def fold_identity(
         b=[b for _, b in pairs],
     )
     changed = fold_evidence(existing, evidence)
+    recorded.settled = {
+        key: (edge.first_at, str(edge.first_event_id))
+        for key, edge in {**existing, **changed}.items()
+        if edge.cooccurs and edge.first_at is not None
+    }
     if not changed:
         return recorded
     rows = [_edge_row(e) for _, e in sorted(changed.items())]

@@ -33,7 +33,7 @@ from projections.errors import NoActiveVersion, PositionGap, RecordRefused
 from projections.identity import DEFAULT_RULES, IdentityRules, evidence_of
 from projections.postgres import views
 from projections.postgres.bulk import insert_rows, json_text, upsert_all_columns
-from projections.postgres.identity import Known, fold_identity
+from projections.postgres.identity import Known, Recorded, fold_identity
 from projections.postgres.tables import Tables, build_tables
 from projections.profile import Profile
 from projections.profile_rows import from_row, to_row
@@ -155,8 +155,8 @@ class PostgresStore:
             events = [r.event for r in fresh if r.event is not None]
             try:
                 new_events = _insert_timeline(conn, t, events)
-                recorded: tuple[set[str], set[str]] = (set(), set())
-                known = self._known.setdefault(t.schema, Known(set(), set()))
+                recorded = Recorded()
+                known = self._known.setdefault(t.schema, Known())
                 if new_events:
                     rules = self.identity_rules
                     evidence = _each_event(new_events, lambda e: evidence_of(e, rules))
@@ -169,7 +169,7 @@ class PostgresStore:
                 raise
             if fresh:
                 _advance(conn, t, fresh)
-        known.remember(*recorded)  # committed: they exist now
+        known.remember(recorded)  # committed: it exists now
         return BatchResult(len(new_events), len(events) - len(new_events), len(batch) - len(fresh))
 
     def positions(self, keys: set[tuple[str, int]]) -> dict[tuple[str, int], int]:
