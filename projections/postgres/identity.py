@@ -110,15 +110,26 @@ def fold_identity(
     """Fold a batch's evidence; return what it recorded (for `known`, once the transaction
     commits)."""
     keys = {e.key: e.key_node for e in evidence if e.key not in known.keys}
-    insert_rows(conn, t.identity_keys, ("key", "node"), sorted(keys.items()))
-    nodes = {n for e in evidence for n in e.nodes} - known.nodes
-    insert_rows(
-        conn,
-        t.identity_nodes,
-        ("node", "customer_id"),
-        [(n, component_id([n])) for n in sorted(nodes)],
+    nodes = sorted({n for e in evidence for n in e.nodes} - known.nodes)
+    # Arrays, one statement each: these tables take a few new rows per batch.
+    conn.execute(
+        sa.text(
+            f"INSERT INTO {_name(t.identity_keys)} (key, node) "
+            "SELECT * FROM unnest(CAST(:k AS text[]), CAST(:n AS text[])) ON CONFLICT DO NOTHING"
+        ),
+        {"k": list(keys), "n": list(keys.values())},
     )
-    recorded = Recorded(set(keys), nodes)
+    created = set(
+        conn.execute(
+            sa.text(
+                f"INSERT INTO {_name(t.identity_nodes)} (node, customer_id) "
+                "SELECT * FROM unnest(CAST(:n AS text[]), CAST(:c AS text[])) "
+                "ON CONFLICT DO NOTHING RETURNING node"
+            ),
+            {"n": nodes, "c": [component_id([n]) for n in nodes]},
+        ).scalars()
+    )
+    recorded = Recorded(set(keys), set(nodes))
     evidence = [known.unsettled(e) for e in evidence]
     pairs = sorted(
         {(x.a, x.b) for e in evidence for x in (*e.cooccurrences, *e.links)}
@@ -149,18 +160,102 @@ def fold_identity(
         rows,
         on_conflict=_MERGE_EDGE,
     )
-    touched = {
-        n
-        for key, edge in changed.items()
-        if key not in existing
-        or existing[key].linked != edge.linked
-        or existing[key].forced != edge.forced
-        for n in key
+    joining = {
+        key: edge for key, edge in changed.items() if _joins_differently(existing.get(key), edge)
     }
-    if touched:
+    if joining:
         conn.execute(sa.text("SELECT pg_advisory_xact_lock(:id)"), {"id": _RESOLVE_LOCK})
-        resolve_region(conn, t, touched, rules)
+        rest = _join_new_identifiers(conn, t, joining, created, existing, rules)
+        if rest:
+            resolve_region(conn, t, rest, rules)
     return recorded
+
+
+def _join_new_identifiers(
+    conn: sa.Connection,
+    t: Tables,
+    joining: dict[tuple[str, str], Edge],
+    created: set[str],
+    existing: dict[tuple[str, str], Edge],
+    rules: IdentityRules,
+) -> set[str]:
+    """Resolve at once the common case, where new edges join identifiers this batch
+    created (so they had no edges) to each other, or to one customer's component; return
+    the identifiers whose region must be resolved in full.
+
+    Such a piece cannot be refused, blocked or renamed when it holds no customer id of its
+    own and meets one existing customer, and it is a graph of its own when it meets
+    nothing existing: either way its result is the rules' result on the whole graph."""
+    pieces = _pieces(joining)
+    rest: set[str] = set()
+    plans: list[tuple[set[str], list[tuple[str, str]], str | None]] = []
+    olds: set[str] = set()
+    for piece_nodes, piece_edges in pieces:
+        old = piece_nodes - created
+        new_edges_only = all(key not in existing and joining[key].linked for key in piece_edges)
+        if not new_edges_only or len(old) > 1 or rules.max_customers_per_identifier < 1:
+            rest |= piece_nodes
+            continue
+        if old and any(n.startswith(CUSTOMER) for n in piece_nodes - old):
+            rest |= piece_nodes
+            continue
+        anchor = next(iter(old), None)
+        if anchor is not None:
+            olds.add(anchor)
+        plans.append((piece_nodes, piece_edges, anchor))
+    components: dict[str, str] = {}
+    if olds:
+        components = dict(
+            conn.execute(
+                sa.text(
+                    f"SELECT n.node, n.customer_id FROM {_name(t.identity_nodes)} n "
+                    f"JOIN {_name(t.identity_nodes)} c ON c.node = :prefix || n.customer_id "
+                    "WHERE n.node = ANY(CAST(:n AS text[]))"
+                ),
+                {"n": sorted(olds), "prefix": CUSTOMER},
+            ).all()
+        )  # only anchors in a customer's component: those keep their id
+    node_rows: list[tuple[str, str, int | None]] = []
+    edge_rows: list[tuple[str, str, str, str | None]] = []
+    for piece_nodes, piece_edges, anchor in plans:
+        if anchor is not None:
+            customer = components.get(anchor)
+            if customer is None:  # a visitor's component: a new identifier may rename it
+                rest |= piece_nodes
+                continue
+            node_rows += [(n, customer, None) for n in sorted(piece_nodes - {anchor})]
+            edge_rows += [(a, b, EdgeState.ACTIVE.value, None) for a, b in piece_edges]
+            continue
+        result = resolve(piece_nodes, [joining[k] for k in piece_edges], rules)
+        node_rows += [(n, c, result.blocked.get(n)) for n, c in sorted(result.components.items())]
+        edge_rows += [(a, b, st.value, why) for (a, b), (st, why) in sorted(result.states.items())]
+    if node_rows:
+        _update(conn, t.identity_nodes, ("node",), ("customer_id", "blocked_customers"), node_rows)
+    if edge_rows:
+        _update(conn, t.identity_edges, ("a", "b"), ("state", "reason"), edge_rows)
+    return rest
+
+
+def _pieces(edges: Iterable[tuple[str, str]]) -> list[tuple[set[str], list[tuple[str, str]]]]:
+    """The connected pieces of a set of edges: (their nodes, their edges)."""
+    parent: dict[str, str] = {}
+
+    def root(n: str) -> str:
+        parent.setdefault(n, n)
+        while parent[n] != n:
+            parent[n] = parent[parent[n]]
+            n = parent[n]
+        return n
+
+    keys = sorted(edges)
+    for a, b in keys:
+        parent[root(a)] = root(b)
+    grouped: dict[str, tuple[set[str], list[tuple[str, str]]]] = {}
+    for a, b in keys:
+        nodes, members = grouped.setdefault(root(a), (set(), []))
+        nodes |= {a, b}
+        members.append((a, b))
+    return list(grouped.values())
 
 
 def _joins_differently(before: Edge | None, after: Edge) -> bool:
@@ -220,8 +315,10 @@ def resolve_region(conn: sa.Connection, t: Tables, start: set[str], rules: Ident
         _update(conn, t.identity_nodes, ("node",), ("customer_id", "blocked_customers"), node_rows)
     states = dict(result.states)
     for key, edge in edges.items():  # from a blocked identifier to beyond the region
-        if key not in states and (edge.a in blocked or edge.b in blocked):
-            states[key] = (EdgeState.BLOCKED, "an identifier shared by too many customers")
+        if key not in states and edge.linked and (edge.a in blocked or edge.b in blocked):
+            sharer = edge.a if edge.a in blocked else edge.b
+            why = f"{sharer} is shared by {blocked[sharer]} customers"
+            states[key] = (EdgeState.BLOCKED, why)
     edge_rows = [(a, b, state.value, why) for (a, b), (state, why) in sorted(states.items())]
     if edge_rows:
         _update(conn, t.identity_edges, ("a", "b"), ("state", "reason"), edge_rows)

@@ -51,10 +51,10 @@ def _ref(*identifiers: str) -> CustomerRef:
     return CustomerRef.model_validate(fields)
 
 
-def _random_history(rng: random.Random, count: int) -> list[Envelope]:
+def _random_history(rng: random.Random, count: int, ids: list[str]) -> list[Envelope]:
     events = []
     for n in range(count):
-        a, b = rng.sample(_IDS, 2)
+        a, b = rng.sample(ids, 2)
         at = T0 + timedelta(minutes=rng.randrange(10_000))
         kind = rng.choices(["carry", "link", "unlink", "forced"], [6, 3, 2, 1])[0]
         if kind == "carry":
@@ -72,13 +72,22 @@ def _random_history(rng: random.Random, count: int) -> list[Envelope]:
     return events
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3])
+# Few identifiers: dense graphs, conflicts, unlinks. Many: mostly new identifiers joining
+# one customer each, the case the batch resolves without walking the graph.
+_MANY = [
+    *(f"customer:c{n}" for n in range(40)),
+    *(f"email:u{n}@x.com" for n in range(80)),
+    *(f"anon:k{n}" for n in range(200)),
+]
+
+
+@pytest.mark.parametrize(("seed", "ids"), [(1, _IDS), (2, _IDS), (3, _IDS), (4, _MANY), (5, _MANY)])
 def test_postgres_resolves_region_by_region_as_the_rules_resolve_the_whole(
-    rapport_settings: Settings, seed: int
+    rapport_settings: Settings, seed: int, ids: list[str]
 ) -> None:
     rng = random.Random(seed)
     rules = IdentityRules(max_customers_per_identifier=2)
-    events = _random_history(rng, 300)
+    events = _random_history(rng, 300, ids)
     engine = make_engine(rapport_settings.db_url)
     versions = PostgresVersions(engine, rules)
     versions.prepare("core_v1")
