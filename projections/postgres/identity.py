@@ -108,9 +108,10 @@ def fold_identity(
     known: Known,
 ) -> Recorded:
     """Fold a batch's evidence; return what it recorded (for `known`, once the transaction
-    commits)."""
+    commits). Each new row is written once, with its resolved value when the batch can
+    tell it (see `_plan_new_identifiers`); what it cannot is resolved region by region."""
     keys = {e.key: e.key_node for e in evidence if e.key not in known.keys}
-    nodes = sorted({n for e in evidence for n in e.nodes} - known.nodes)
+    candidates = sorted({n for e in evidence for n in e.nodes} - known.nodes)
     # Arrays, one statement each: these tables take a few new rows per batch.
     conn.execute(
         sa.text(
@@ -119,30 +120,22 @@ def fold_identity(
         ),
         {"k": list(keys), "n": list(keys.values())},
     )
-    created = set(
-        conn.execute(
-            sa.text(
-                f"INSERT INTO {_name(t.identity_nodes)} (node, customer_id) "
-                "SELECT * FROM unnest(CAST(:n AS text[]), CAST(:c AS text[])) "
-                "ON CONFLICT DO NOTHING RETURNING node"
-            ),
-            {"n": nodes, "c": [component_id([n]) for n in nodes]},
-        ).scalars()
-    )
-    recorded = Recorded(set(keys), set(nodes))
+    recorded = Recorded(set(keys), set(candidates))
     evidence = [known.unsettled(e) for e in evidence]
     pairs = sorted(
         {(x.a, x.b) for e in evidence for x in (*e.cooccurrences, *e.links)}
         | {(u.a, u.b) for e in evidence for u in e.unlinks}
     )
-    if not pairs:
-        return recorded
-    existing = _edges(
-        conn,
-        t,
-        "(a, b) IN (SELECT * FROM unnest(CAST(:a AS text[]), CAST(:b AS text[])))",
-        a=[a for a, _ in pairs],
-        b=[b for _, b in pairs],
+    existing = (
+        _edges(
+            conn,
+            t,
+            "(a, b) IN (SELECT * FROM unnest(CAST(:a AS text[]), CAST(:b AS text[])))",
+            a=[a for a, _ in pairs],
+            b=[b for _, b in pairs],
+        )
+        if pairs
+        else {}
     )
     changed = fold_evidence(existing, evidence)
     recorded.settled = {
@@ -150,61 +143,100 @@ def fold_identity(
         for key, edge in {**existing, **changed}.items()
         if edge.cooccurs and edge.first_at is not None
     }
-    if not changed:
-        return recorded
-    rows = [_edge_row(e) for _, e in sorted(changed.items())]
-    insert_rows(
-        conn,
-        t.identity_edges,
-        (*_EDGE_COLUMNS, "state", "reason"),
-        rows,
-        on_conflict=_MERGE_EDGE,
-    )
-    joining = {
-        key: edge for key, edge in changed.items() if _joins_differently(existing.get(key), edge)
-    }
+    joining = {k: e for k, e in changed.items() if _joins_differently(existing.get(k), e)}
+    plan = Plan()
     if joining:
         conn.execute(sa.text("SELECT pg_advisory_xact_lock(:id)"), {"id": _RESOLVE_LOCK})
-        rest = _join_new_identifiers(conn, t, joining, created, existing, rules)
-        if rest:
-            resolve_region(conn, t, rest, rules)
+        present = set(
+            conn.execute(
+                sa.text(
+                    f"SELECT node FROM {_name(t.identity_nodes)} "
+                    "WHERE node = ANY(CAST(:n AS text[]))"
+                ),
+                {"n": candidates},
+            ).scalars()
+        )
+        plan = _plan_new_identifiers(conn, t, joining, set(candidates) - present, existing, rules)
+    _insert_nodes(conn, t, candidates, plan)
+    if changed:
+        rows = [_edge_row(e, plan.states.get(key)) for key, e in sorted(changed.items())]
+        columns = (*_EDGE_COLUMNS, "state", "reason")
+        insert_rows(conn, t.identity_edges, columns, rows, on_conflict=_MERGE_EDGE)
+    if plan.rest:
+        resolve_region(conn, t, plan.rest, rules)
     return recorded
 
 
-def _join_new_identifiers(
+@dataclass
+class Plan:
+    """What a batch can resolve itself: components and blocked counts of identifiers it
+    creates, states of its new edges; `rest`, identifiers to resolve region by region."""
+
+    components: dict[str, tuple[str, int | None]] = field(default_factory=dict)
+    states: dict[tuple[str, str], tuple[EdgeState, str | None]] = field(default_factory=dict)
+    rest: set[str] = field(default_factory=set)
+
+
+def _insert_nodes(conn: sa.Connection, t: Tables, candidates: Sequence[str], plan: Plan) -> None:
+    """New identifiers: those the plan resolved with their component (over a singleton a
+    batch without new edges may have written meanwhile), the others as singletons."""
+    resolved = [n for n in candidates if n in plan.components]
+    alone = [n for n in candidates if n not in plan.components]
+    for names, values, on_conflict in (
+        (alone, [(component_id([n]), None) for n in alone], "DO NOTHING"),
+        (
+            resolved,
+            [plan.components[n] for n in resolved],
+            "(node) DO UPDATE SET customer_id = EXCLUDED.customer_id, "
+            "blocked_customers = EXCLUDED.blocked_customers",
+        ),
+    ):
+        if names:
+            conn.execute(
+                sa.text(
+                    f"INSERT INTO {_name(t.identity_nodes)} (node, customer_id, blocked_customers) "
+                    "SELECT * FROM unnest(CAST(:n AS text[]), CAST(:c AS text[]), "
+                    f"CAST(:b AS integer[])) ON CONFLICT {on_conflict}"
+                ),
+                {"n": names, "c": [c for c, _ in values], "b": [b for _, b in values]},
+            )
+
+
+def _plan_new_identifiers(
     conn: sa.Connection,
     t: Tables,
     joining: dict[tuple[str, str], Edge],
     created: set[str],
     existing: dict[tuple[str, str], Edge],
     rules: IdentityRules,
-) -> set[str]:
+) -> Plan:
     """Resolve at once the common case, where new edges join identifiers this batch
-    created (so they had no edges) to each other, or to one customer's component; return
-    the identifiers whose region must be resolved in full.
+    creates (so they have no edges yet) to each other, or to one customer's component.
 
     Such a piece cannot be refused, blocked or renamed when it holds no customer id of its
     own and meets one existing customer, and it is a graph of its own when it meets
     nothing existing: either way its result is the rules' result on the whole graph."""
-    pieces = _pieces(joining)
-    rest: set[str] = set()
-    plans: list[tuple[set[str], list[tuple[str, str]], str | None]] = []
-    olds: set[str] = set()
-    for piece_nodes, piece_edges in pieces:
+    plan = Plan()
+    pieces: list[tuple[set[str], list[tuple[str, str]], str | None]] = []
+    anchors: set[str] = set()
+    for piece_nodes, piece_edges in _pieces(joining):
         old = piece_nodes - created
         new_edges_only = all(key not in existing and joining[key].linked for key in piece_edges)
-        if not new_edges_only or len(old) > 1 or rules.max_customers_per_identifier < 1:
-            rest |= piece_nodes
-            continue
-        if old and any(n.startswith(CUSTOMER) for n in piece_nodes - old):
-            rest |= piece_nodes
+        own_customer = any(n.startswith(CUSTOMER) for n in piece_nodes - old)
+        if (
+            not new_edges_only
+            or len(old) > 1
+            or (old and own_customer)
+            or rules.max_customers_per_identifier < 1
+        ):
+            plan.rest |= piece_nodes
             continue
         anchor = next(iter(old), None)
         if anchor is not None:
-            olds.add(anchor)
-        plans.append((piece_nodes, piece_edges, anchor))
+            anchors.add(anchor)
+        pieces.append((piece_nodes, piece_edges, anchor))
     components: dict[str, str] = {}
-    if olds:
+    if anchors:  # only anchors in a customer's component: those keep their id
         components = dict(
             conn.execute(
                 sa.text(
@@ -212,28 +244,25 @@ def _join_new_identifiers(
                     f"JOIN {_name(t.identity_nodes)} c ON c.node = :prefix || n.customer_id "
                     "WHERE n.node = ANY(CAST(:n AS text[]))"
                 ),
-                {"n": sorted(olds), "prefix": CUSTOMER},
+                {"n": sorted(anchors), "prefix": CUSTOMER},
             ).all()
-        )  # only anchors in a customer's component: those keep their id
-    node_rows: list[tuple[str, str, int | None]] = []
-    edge_rows: list[tuple[str, str, str, str | None]] = []
-    for piece_nodes, piece_edges, anchor in plans:
-        if anchor is not None:
-            customer = components.get(anchor)
-            if customer is None:  # a visitor's component: a new identifier may rename it
-                rest |= piece_nodes
-                continue
-            node_rows += [(n, customer, None) for n in sorted(piece_nodes - {anchor})]
-            edge_rows += [(a, b, EdgeState.ACTIVE.value, None) for a, b in piece_edges]
+        )
+    for piece_nodes, piece_edges, anchor in pieces:
+        if anchor is None:
+            result = resolve(piece_nodes, [joining[k] for k in piece_edges], rules)
+            for node, cid in result.components.items():
+                plan.components[node] = (cid, result.blocked.get(node))
+            plan.states.update(result.states)
             continue
-        result = resolve(piece_nodes, [joining[k] for k in piece_edges], rules)
-        node_rows += [(n, c, result.blocked.get(n)) for n, c in sorted(result.components.items())]
-        edge_rows += [(a, b, st.value, why) for (a, b), (st, why) in sorted(result.states.items())]
-    if node_rows:
-        _update(conn, t.identity_nodes, ("node",), ("customer_id", "blocked_customers"), node_rows)
-    if edge_rows:
-        _update(conn, t.identity_edges, ("a", "b"), ("state", "reason"), edge_rows)
-    return rest
+        customer = components.get(anchor)
+        if customer is None:  # a visitor's component: a new identifier may rename it
+            plan.rest |= piece_nodes
+            continue
+        for node in piece_nodes - {anchor}:
+            plan.components[node] = (customer, None)
+        for key in piece_edges:
+            plan.states[key] = (EdgeState.ACTIVE, None)
+    return plan
 
 
 def _pieces(edges: Iterable[tuple[str, str]]) -> list[tuple[set[str], list[tuple[str, str]]]]:
@@ -340,10 +369,10 @@ def _name(table: sa.Table) -> str:
     return f'"{table.schema}"."{table.name}"'
 
 
-def _edge_row(edge: Edge) -> tuple[Any, ...]:
-    # A new edge starts as active or unlinked; the resolution that follows sets its state
-    # (the merge below leaves an existing edge's state alone).
-    state = EdgeState.ACTIVE if edge.linked else EdgeState.UNLINKED
+def _edge_row(edge: Edge, planned: tuple[EdgeState, str | None] | None) -> tuple[Any, ...]:
+    # A new edge is written with its planned state, else as active or unlinked until the
+    # resolution that follows sets it (the merge below leaves an existing edge's state).
+    state, reason = planned or (EdgeState.ACTIVE if edge.linked else EdgeState.UNLINKED, None)
     return (
         edge.a,
         edge.b,
@@ -358,7 +387,7 @@ def _edge_row(edge: Edge) -> tuple[Any, ...]:
         str(edge.unlink_event_id) if edge.unlink_event_id else None,
         edge.unlink_reason,
         state.value,
-        None,
+        reason,
     )
 
 
