@@ -6,9 +6,21 @@ version or the new one, never a mix.
 
 from __future__ import annotations
 
+import random
+import time
+
 import sqlalchemy as sa
 
+from projections.errors import ProjectionError
 from projections.postgres.tables import ANALYST_SCHEMA
+
+# A swap takes every view at once, waiting at most this long for any one of them. A reader
+# whose transaction holds one view while it waits for another (resolve, then timeline) is
+# then never part of a deadlock: the swap lets go well before PostgreSQL's deadlock check
+# (deadlock_timeout, 1 s by default) would abort either side, and tries again.
+VIEW_LOCK_WAIT_MS = 100
+VIEW_LOCK_GIVE_UP_S = 60.0
+LOCK_NOT_AVAILABLE = "55P03"
 
 VERSIONS_TABLE = f"{ANALYST_SCHEMA}.projection_versions"
 
@@ -125,8 +137,43 @@ def set_status(conn: sa.Connection, schema: str, status: str) -> None:
     )
 
 
+def lock_views(conn: sa.Connection, *, give_up_s: float = VIEW_LOCK_GIVE_UP_S) -> None:
+    """Hold every existing analyst view exclusively until the caller's transaction ends.
+
+    Each attempt runs in a savepoint, so a timed-out one releases what it took and leaves
+    the caller's other locks (the registry row) in place."""
+    names = [f"{ANALYST_SCHEMA}.{name}" for name in VIEW_NAMES]
+    existing = [
+        name
+        for name in names
+        if conn.execute(sa.text("SELECT to_regclass(:v)"), {"v": name}).scalar() is not None
+    ]
+    if not existing:
+        return
+    deadline = time.monotonic() + give_up_s
+    while True:
+        attempt = conn.begin_nested()
+        try:
+            conn.execute(sa.text(f"SET LOCAL lock_timeout = '{VIEW_LOCK_WAIT_MS}ms'"))
+            conn.execute(sa.text(f"LOCK TABLE {', '.join(existing)} IN ACCESS EXCLUSIVE MODE"))
+            conn.execute(sa.text("SET LOCAL lock_timeout TO DEFAULT"))
+            attempt.commit()
+            return
+        except sa.exc.OperationalError as error:
+            if getattr(error.orig, "pgcode", None) != LOCK_NOT_AVAILABLE:
+                raise
+            attempt.rollback()
+            if time.monotonic() > deadline:
+                raise ProjectionError(
+                    f"could not take the analyst views for {give_up_s:.0f} s: readers hold "
+                    "them continuously; try the swap again when they are quieter"
+                ) from error
+            time.sleep(random.uniform(0.05, 0.25))
+
+
 def point_views_at(conn: sa.Connection, schema: str) -> None:
     """(Re)create every analyst view over `schema`, inside the caller's transaction."""
+    lock_views(conn)
     for name in VIEW_NAMES:
         conn.execute(sa.text(f"DROP VIEW IF EXISTS {ANALYST_SCHEMA}.{name}"))
     for name, sql in _view_sql(schema).items():
