@@ -9,20 +9,19 @@ import orjson
 import typer
 from rich.console import Console
 
-from projections.errors import InvalidQuery
+from projections.query_time import parse_as_of, parse_instant
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for machines.")]
 
 
 def parse_time(value: str | None, parameter: str) -> datetime | None:
-    """ISO 8601; a date means midnight UTC and a time without offset means UTC."""
-    if value is None:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise InvalidQuery(parameter, f"{value!r} is not an ISO 8601 date or time") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    """A bound (since, until): ISO 8601, a bare date is its midnight UTC."""
+    return None if value is None else parse_instant(value, parameter)
+
+
+def parse_when(value: str | None) -> datetime | None:
+    """An as-of: a bare date is the end of that day, inclusive (lifetimes' convention)."""
+    return None if value is None else parse_as_of(value)
 
 
 def print_json(console: Console, data: Any) -> None:
@@ -69,7 +68,7 @@ def register(app: typer.Typer, out: Console, settings_factory: Any) -> None:
                 types=event_type,
                 since=parse_time(since, "since"),
                 until=parse_time(until, "until"),
-                as_of=parse_time(as_of, "as_of"),
+                as_of=parse_when(as_of),
                 newest_first=newest_first,
             )
         if as_json:
@@ -111,7 +110,9 @@ def register(app: typer.Typer, out: Console, settings_factory: Any) -> None:
         customer: Annotated[
             str, typer.Argument(help="Customer id, or any identifier (e-mail, phone, kind:value).")
         ],
-        as_of: Annotated[str | None, typer.Option(help="Scores as of event time T.")] = None,
+        as_of: Annotated[
+            str | None, typer.Option(help="Scores as of T; a bare date is the end of that day.")
+        ] = None,
         explain: Annotated[bool, typer.Option(help="Show inputs and source events.")] = False,
         as_json: JsonFlag = False,
     ) -> None:
@@ -122,7 +123,7 @@ def register(app: typer.Typer, out: Console, settings_factory: Any) -> None:
 
         settings = settings_factory()
         engine = bootstrap.engine(settings)
-        when = parse_time(as_of, "as_of") or datetime.now(UTC)
+        when = parse_when(as_of) or datetime.now(UTC)
         with engine.connect() as conn:
             data = customer_scores(
                 conn,
@@ -141,7 +142,9 @@ def register(app: typer.Typer, out: Console, settings_factory: Any) -> None:
 
     @app.command("refresh-scores")
     def refresh_scores_cmd(
-        as_of: Annotated[str | None, typer.Option(help="Compute as of T (default: now).")] = None,
+        as_of: Annotated[
+            str | None, typer.Option(help="Compute as of T (default: now); a date is its end.")
+        ] = None,
     ) -> None:
         """Recompute every customer's scores, RFM quintiles and tiers (for top/segments)."""
         import time
@@ -151,7 +154,7 @@ def register(app: typer.Typer, out: Console, settings_factory: Any) -> None:
 
         settings = settings_factory()
         engine = bootstrap.engine(settings)
-        when = parse_time(as_of, "as_of") or datetime.now(UTC)
+        when = parse_when(as_of) or datetime.now(UTC)
         began = time.monotonic()
         count = refresh_scores(
             engine,

@@ -19,7 +19,13 @@ from projections.errors import CustomerNotFound, InvalidQuery
 from projections.identity import DEFAULT_RULES, IdentityRules
 from projections.postgres import queries
 from projections.postgres.identity import identity_of
+from projections.query_time import parse_as_of
 from projections.scores import DEFAULT_PARAMETERS, ScoreParameters
+
+AS_OF_HELP = (
+    "ISO 8601. A bare date is the end of that day, inclusive (1998-06-30 counts that day's "
+    "purchases); a time without offset is UTC."
+)
 
 
 def _connection(request: Request) -> Iterator[sa.Connection]:
@@ -80,7 +86,7 @@ def create_app(
         type: Annotated[list[str] | None, Query()] = None,
         since: datetime | None = None,
         until: datetime | None = None,
-        as_of: datetime | None = None,
+        as_of: Annotated[str | None, Query(description=AS_OF_HELP)] = None,
         order: Annotated[str, Query(pattern="^(oldest|newest)$")] = "oldest",
     ) -> dict[str, Any]:
         """Touchpoints in event-time order, keyset-paginated: pass `next_cursor` back."""
@@ -93,7 +99,7 @@ def create_app(
             types=type,
             since=since,
             until=until,
-            as_of=as_of,
+            as_of=parse_as_of(as_of) if as_of else None,
             newest_first=order == "newest",
             rules=rules,
         )
@@ -117,13 +123,16 @@ def create_app(
 
     @app.get("/v1/customers/{customer_id}/scores", tags=["scores"])
     def scores(
-        conn: Conn, customer_id: str, as_of: datetime | None = None, explain: bool = False
+        conn: Conn,
+        customer_id: str,
+        as_of: Annotated[str | None, Query(description=AS_OF_HELP)] = None,
+        explain: bool = False,
     ) -> dict[str, Any]:
         """Scores as of `as_of` (default now); `explain` adds inputs and source events."""
         return queries.customer_scores(
             conn,
             customer_id,
-            as_of=as_of or datetime.now(UTC),
+            as_of=parse_as_of(as_of) if as_of else datetime.now(UTC),
             explain=explain,
             params=params,
             rules=rules,
