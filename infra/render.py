@@ -106,6 +106,15 @@ def scores_table(customer_id: str, data: dict[str, Any]) -> Table:
         ("engagement", "engagement", 3),
     ):
         table.add_row(*_cells(label, _num(data.get(key), digits)))
+    if data.get("currency"):
+        table.add_row(*_cells("money in", data["currency"]))
+    for other in data.get("other_currencies") or ():
+        table.add_row(
+            *_cells(
+                f"in {other['currency']} ({other['purchases']} purchases)",
+                f"past {_num(other['past_value'], 2)} · CLV {_num(other['clv'], 2)}",
+            )
+        )
     base = data.get("base")
     if base:
         table.add_row(

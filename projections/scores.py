@@ -105,6 +105,18 @@ class CustomerHistory:
             history.add(event)
         return history
 
+    def in_currency(self, currency: str | None) -> CustomerHistory:
+        """The money of one currency (purchases, refunds, stated spend); tickets and
+        interactions carry no money and stay whole."""
+        return CustomerHistory(
+            self.customer_id,
+            purchases=[p for p in self.purchases if p.currency == currency],
+            refunds=[r for r in self.refunds if r.currency == currency],
+            tickets=self.tickets,
+            statements=[s for s in self.statements if s.currency == currency],
+            interactions=self.interactions,
+        )
+
     def add(self, event: Envelope) -> None:
         take = _TAKEN_FROM.get(type(event.payload))
         if take:
@@ -122,6 +134,58 @@ _TAKEN_FROM: dict[type[Payload], Callable[[CustomerHistory, Envelope], None]] = 
 }
 
 
+def primary_currency(history: CustomerHistory, as_of: datetime) -> str | None:
+    """The currency a customer's single-number money scores are in: the one of most
+    purchases by as_of; ties go to the currency of the latest of them, then the name.
+    Without purchases, the one of most refunds and stated spend. Money of different
+    currencies is never added: each other currency gets its own figures (`by_currency`)."""
+    counts: dict[str, tuple[int, datetime, int]] = {}
+    never = datetime.min.replace(tzinfo=as_of.tzinfo)
+    for purchase in history.purchases:
+        if purchase.occurred_at <= as_of:
+            n, latest, other = counts.get(purchase.currency, (0, never, 0))
+            counts[purchase.currency] = (n + 1, max(latest, purchase.occurred_at), other)
+    priced = [(r.currency, r.occurred_at) for r in history.refunds]
+    priced += [(s.currency, s.stated_at) for s in history.statements]
+    for currency, when in priced:
+        if when <= as_of:
+            n, latest, other = counts.get(currency, (0, never, 0))
+            counts[currency] = (n, latest, other + 1)
+    if not counts:
+        return None
+    return max(counts, key=lambda currency: (*counts[currency], currency))
+
+
+def other_currencies(history: CustomerHistory, primary: str | None, as_of: datetime) -> list[str]:
+    seen = {p.currency for p in history.purchases if p.occurred_at <= as_of}
+    seen |= {r.currency for r in history.refunds if r.occurred_at <= as_of}
+    seen |= {s.currency for s in history.statements if s.stated_at <= as_of}
+    return sorted(seen - {primary})
+
+
+@dataclass(frozen=True)
+class CurrencyScores:
+    """The money scores of a customer in one of their other currencies."""
+
+    currency: str
+    purchases: int
+    monetary_value: float | None
+    past_value: float
+    clv: float
+    net_contribution: Decimal
+    event_ids: tuple[str, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "currency": self.currency,
+            "purchases": self.purchases,
+            "monetary_value": self.monetary_value,
+            "past_value": self.past_value,
+            "clv": self.clv,
+            "net_contribution": str(self.net_contribution),
+        }
+
+
 @dataclass(frozen=True)
 class CustomerScores:
     customer_id: str
@@ -136,6 +200,8 @@ class CustomerScores:
     rfm_input: RfmInput | None
     rfm: RfmScore | None = None
     tier: TierAssignment | None = None
+    currency: str | None = None
+    by_currency: tuple[CurrencyScores, ...] = ()
 
     def to_row(self) -> dict[str, Any]:
         """The flat row of the materialized scores table."""
@@ -159,6 +225,8 @@ class CustomerScores:
             "rfm_score": self.rfm.value if self.rfm else None,
             "tier": self.tier.tier.value if self.tier else None,
             "tier_reason": self.tier.reason if self.tier else None,
+            "currency": self.currency,
+            "other_currencies": [c.to_json() for c in self.by_currency] or None,
         }
 
     def explain(self) -> dict[str, Any]:
@@ -184,6 +252,14 @@ class CustomerScores:
             }
         if self.tier is not None:
             out["tier"] = {"reason": self.tier.reason, "inputs": _plain(self.tier.inputs)}
+        out["currency"] = {
+            "primary": self.currency,
+            "rule": "money scores are in the currency of most purchases; each other "
+            "currency is scored on its own (other_currencies), never added",
+            "other_currencies": [
+                {**c.to_json(), "event_ids": list(c.event_ids)} for c in self.by_currency
+            ],
+        }
         return out
 
 
@@ -205,39 +281,85 @@ def _plain(value: Any) -> Any:
 def score_customer(
     history: CustomerHistory, *, as_of: datetime, params: ScoreParameters = DEFAULT_PARAMETERS
 ) -> CustomerScores:
-    purchases = history.purchases
-    margin = params.margin
+    """Every score of one customer as of `as_of`. Money scores use the primary currency's
+    money (`primary_currency`); P(Active) and engagement carry no money and use all."""
+    primary = primary_currency(history, as_of)
+    money = history.in_currency(primary)
+    purchases = money.purchases
     return CustomerScores(
         customer_id=history.customer_id,
         as_of=as_of,
         summary=summarize_purchases(purchases, as_of=as_of),
-        p_active=probability_active(purchases, as_of=as_of),
-        past_value=past_customer_value(
-            purchases,
-            as_of=as_of,
-            refunds=history.refunds,
-            params=PastValueParameters(params.annual_rate, margin),
-        ),
-        lifetime_value=customer_lifetime_value(
-            purchases,
-            as_of=as_of,
-            params=LifetimeValueParameters(
-                params.annual_rate,
-                params.horizon_years,
-                margin,
-                weight_by_p_active=params.weight_clv_by_p_active,
-            ),
-        ),
-        net_contribution=net_contribution(
-            purchases,
-            as_of=as_of,
-            refunds=history.refunds,
-            tickets=history.tickets,
-            costs=ServiceCostRule(margin, params.cost_per_ticket, params.cost_per_refund),
-        ),
-        share_of_wallet=share_of_wallet(history.statements, purchases, as_of=as_of),
+        p_active=probability_active(history.purchases, as_of=as_of),
+        past_value=_past_value(money, as_of, params),
+        lifetime_value=_lifetime_value(money, as_of, params),
+        net_contribution=_net_contribution(money, as_of, params),
+        share_of_wallet=share_of_wallet(money.statements, purchases, as_of=as_of),
         engagement=engagement_score(history.interactions, as_of=as_of, params=params.engagement),
         rfm_input=rfm_input(history.customer_id, purchases, as_of=as_of),
+        currency=primary,
+        by_currency=tuple(
+            _currency_scores(history.in_currency(other), other, as_of, params)
+            for other in other_currencies(history, primary, as_of)
+        ),
+    )
+
+
+def _past_value(money: CustomerHistory, as_of: datetime, params: ScoreParameters) -> PastValue:
+    return past_customer_value(
+        money.purchases,
+        as_of=as_of,
+        refunds=money.refunds,
+        params=PastValueParameters(params.annual_rate, params.margin),
+    )
+
+
+def _lifetime_value(
+    money: CustomerHistory, as_of: datetime, params: ScoreParameters
+) -> LifetimeValue:
+    return customer_lifetime_value(
+        money.purchases,
+        as_of=as_of,
+        params=LifetimeValueParameters(
+            params.annual_rate,
+            params.horizon_years,
+            params.margin,
+            weight_by_p_active=params.weight_clv_by_p_active,
+        ),
+    )
+
+
+def _net_contribution(
+    money: CustomerHistory, as_of: datetime, params: ScoreParameters
+) -> NetContribution:
+    return net_contribution(
+        money.purchases,
+        as_of=as_of,
+        refunds=money.refunds,
+        tickets=money.tickets,
+        costs=ServiceCostRule(params.margin, params.cost_per_ticket, params.cost_per_refund),
+    )
+
+
+def _currency_scores(
+    money: CustomerHistory, currency: str, as_of: datetime, params: ScoreParameters
+) -> CurrencyScores:
+    # Tickets cost in the primary currency; here only what the money of this currency made.
+    money = CustomerHistory(money.customer_id, money.purchases, money.refunds)
+    summary = summarize_purchases(money.purchases, as_of=as_of)
+    past = _past_value(money, as_of, params)
+    lifetime = _lifetime_value(money, as_of, params)
+    contribution = _net_contribution(money, as_of, params)
+    return CurrencyScores(
+        currency=currency,
+        purchases=sum(1 for p in money.purchases if p.occurred_at <= as_of),
+        monetary_value=summary.monetary_value if summary else None,
+        past_value=past.value,
+        clv=lifetime.value,
+        net_contribution=contribution.value,
+        event_ids=tuple(
+            str(e) for e in sorted({*past.event_ids, *lifetime.event_ids, *contribution.event_ids})
+        ),
     )
 
 

@@ -83,12 +83,35 @@ def create_schema(
         conn.execute(sa.text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
         for table in tables.metadata.sorted_tables:
             conn.execute(CreateTable(table, if_not_exists=True))
+            _add_new_columns(conn, table)
         if with_indexes:
             _create_indexes(conn, tables)
         views.register(conn, schema)
         if views.active_schema(conn) == schema:  # the views of this code's release
             views.point_views_at(conn, schema)
     return tables
+
+
+def _add_new_columns(conn: sa.Connection, table: sa.Table) -> None:
+    """A version created by an earlier release gets the nullable columns added since
+    (only those missing: an ALTER locks the table against readers)."""
+    present = set(
+        conn.execute(
+            sa.text(
+                "SELECT column_name FROM information_schema.columns "
+                "WHERE table_schema = :s AND table_name = :t"
+            ),
+            {"s": table.schema, "t": table.name},
+        ).scalars()
+    )
+    for column in table.columns:
+        if column.name not in present and column.nullable and not column.primary_key:
+            kind = column.type.compile(dialect=conn.dialect)
+            conn.execute(
+                sa.text(
+                    f'ALTER TABLE "{table.schema}"."{table.name}" ADD COLUMN "{column.name}" {kind}'
+                )
+            )
 
 
 def create_indexes(engine: sa.Engine, schema: str) -> None:

@@ -117,6 +117,10 @@ def build_tables(schema: str) -> Tables:
         sa.Column("rfm_score", sa.Float),
         sa.Column("tier", sa.Text),
         sa.Column("tier_reason", sa.Text),
+        # Money columns are in `currency` (projections/scores.py: primary_currency); the
+        # customer's other currencies are scored apart, here.
+        sa.Column("currency", sa.Text),
+        sa.Column("other_currencies", JSONB),
         *(
             sa.Index(f"{schema}_scores_by_{c}", sa.text(f"{c} DESC NULLS LAST"), "customer_id")
             for c in ("clv", "p_active", "rfm_score", "engagement", "past_value")

@@ -52,6 +52,17 @@ def _cdnow_events() -> list[Envelope]:
     return events
 
 
+def lifetimes_summary(frame: pd.DataFrame, observation_period_end: str) -> pd.DataFrame:
+    return summary_data_from_transaction_data(
+        frame,
+        "customer_id",
+        "date",
+        monetary_value_col="dollar_value",
+        observation_period_end=observation_period_end,
+        freq="D",
+    )
+
+
 def test_cdnow_through_kafka_and_worker_matches_lifetimes(rapport_settings: Settings) -> None:
     events = _cdnow_events()
     with Publisher(rapport_settings.bootstrap, rapport_settings.topic) as publisher:
@@ -72,14 +83,7 @@ def test_cdnow_through_kafka_and_worker_matches_lifetimes(rapport_settings: Sett
         }
     frame = pd.read_csv(str(CDNOW), sep=r"\s+", dtype={"customer_id": str, "date": str})
     frame["date"] = pd.to_datetime(frame["date"], format="%Y%m%d")
-    theirs = summary_data_from_transaction_data(
-        frame,
-        "customer_id",
-        "date",
-        monetary_value_col="dollar_value",
-        observation_period_end="1997-09-30",
-        freq="D",
-    )
+    theirs = lifetimes_summary(frame, "1997-09-30")
     assert sorted(ours) == sorted(theirs.index)
     for customer, row in theirs.iterrows():
         mine = ours[customer]
@@ -91,7 +95,7 @@ def test_cdnow_through_kafka_and_worker_matches_lifetimes(rapport_settings: Sett
         assert abs(mine["monetary_value"] - row["monetary_value"]) <= 1e-9, customer
 
     # The same projections answer analysts: refresh, then top and segments, CLI and HTTP.
-    refreshed = rapport(rapport_settings, "refresh-scores", "--as-of", "1998-07-01", timeout=600)
+    refreshed = rapport(rapport_settings, "refresh-scores", "--as-of", "1998-06-30", timeout=600)
     assert refreshed.returncode == 0, refreshed.stderr
     assert "scored 23570 customers" in refreshed.stdout
     top = json.loads(rapport(rapport_settings, "top", "--by", "clv", "-n", "5", "--json").stdout)
@@ -103,7 +107,7 @@ def test_cdnow_through_kafka_and_worker_matches_lifetimes(rapport_settings: Sett
         best = top[0]["customer_id"]
         scores = httpx.get(
             f"{base}/v1/customers/{best}/scores",
-            params={"as_of": "1998-07-01T00:00:00Z", "explain": "true"},
+            params={"as_of": "1998-06-30", "explain": "true"},
         ).json()
         assert scores["clv"] == pytest.approx(top[0]["clv"])
         assert scores["base"]["tier"] == top[0]["tier"]
@@ -113,3 +117,68 @@ def test_cdnow_through_kafka_and_worker_matches_lifetimes(rapport_settings: Sett
             (r["rfm_score"] for r in by_rfm), reverse=True
         )
         assert httpx.get(f"{base}/v1/top", params={"by": "shoe size"}).status_code == 400
+
+        # A bare as-of date is the end of that day: those who bought on the log's last day,
+        # asked as of that date, match lifetimes with that day as observation_period_end.
+        last_day = lifetimes_summary(frame, "1998-06-30")
+        bought_that_day = sorted(set(frame[frame["date"] == "1998-06-30"]["customer_id"]))
+        assert bought_that_day
+        for customer in bought_that_day[:20]:
+            mine = httpx.get(
+                f"{base}/v1/customers/{customer}/scores", params={"as_of": "1998-06-30"}
+            ).json()
+            row = last_day.loc[customer]
+            assert (mine["frequency"], mine["recency"], mine["t"]) == (
+                row["frequency"],
+                row["recency"],
+                row["T"],
+            ), customer
+            assert mine["monetary_value"] == pytest.approx(row["monetary_value"]), customer
+
+
+def test_a_customer_paying_in_two_currencies_is_scored_and_breaks_nothing(
+    rapport_settings: Settings,
+) -> None:
+    def bought(customer: str, day: int, amount: str, currency: str, hour: int = 0) -> Envelope:
+        return Envelope.new(
+            Purchased(order_id=f"{customer}-{day}", amount=Decimal(amount), currency=currency),
+            customer=CustomerRef(customer_id=customer),
+            occurred_at=datetime(2026, 3, day, hour, tzinfo=UTC),
+            source=Source(system="shop", channel=Purchased.channel),
+        )
+
+    events = [
+        bought("two-wallets", 1, "40", "USD"),
+        bought("two-wallets", 5, "10", "USD"),
+        bought("two-wallets", 9, "900", "EUR"),
+        bought("two-wallets", 31, "25", "USD", hour=15),  # on the as-of date: counted
+        *(bought(f"plain-{n}", n + 1, str(10 * (n + 1)), "USD") for n in range(5)),
+    ]
+    with Publisher(rapport_settings.bootstrap, rapport_settings.topic) as publisher:
+        publisher.publish_all(events)
+    engine = make_engine(rapport_settings)
+    with running_worker(rapport_settings):
+        wait_for(
+            lambda: positions_total(engine, "core_v1") >= len(events),
+            timeout=120,
+            what="purchases projected",
+        )
+
+    refreshed = rapport(rapport_settings, "refresh-scores", "--as-of", "2026-03-31")
+    assert refreshed.returncode == 0, refreshed.stderr
+    assert "scored 6 customers" in refreshed.stdout
+    with serving(create_app(engine)) as base:
+        answer = httpx.get(
+            f"{base}/v1/customers/two-wallets/scores",
+            params={"as_of": "2026-03-31", "explain": "true"},
+        )
+        assert answer.status_code == 200, answer.text
+        scores = answer.json()
+        assert scores["currency"] == "USD" and scores["frequency"] == 2
+        assert scores["recency"] == 30 and scores["t"] == 30
+        (eur,) = scores["other_currencies"]
+        assert (eur["currency"], eur["purchases"]) == ("EUR", 1)
+        assert scores["base"]["tier"] is not None
+        assert len(scores["lineage"]["currency"]["other_currencies"][0]["event_ids"]) == 1
+        top = httpx.get(f"{base}/v1/top", params={"by": "rfm", "n": 6}).json()
+        assert "two-wallets" in {r["customer_id"] for r in top}
