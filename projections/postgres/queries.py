@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -136,15 +138,33 @@ def customer_timeline(
         .lateral("page")
     )
     query = sa.select(page).select_from(keys.join(page, sa.true()))
-    rows = [
-        _plain(r) for r in conn.execute(query.order_by(*order(page)).limit(limit + 1)).mappings()
-    ]
+    with _ordered_index_scans(conn):
+        rows = [
+            _plain(r)
+            for r in conn.execute(query.order_by(*order(page)).limit(limit + 1)).mappings()
+        ]
     for row in rows:
         row["customer_id"] = who.customer_id
     more = len(rows) > limit
     rows = rows[:limit]
     next_cursor = encode_cursor(rows[-1]["occurred_at"], rows[-1]["event_id"]) if more else None
     return TimelinePage(who.customer_id, rows, next_cursor)
+
+
+@contextmanager
+def _ordered_index_scans(conn: sa.Connection) -> Iterator[None]:
+    """Walk each key's index range in order and stop at the page's end.
+
+    A key's rows are estimated from the average customer (a few), so PostgreSQL would
+    rather fetch all of them and sort: for a customer with 10,000 events behind 20 keys
+    that read every row (8 ms against 1 ms here). The setting lives in a savepoint that
+    is rolled back, so the caller's session and transaction are as they were."""
+    savepoint = conn.begin_nested()
+    try:
+        conn.execute(sa.text("SET LOCAL enable_bitmapscan = off"))
+        yield
+    finally:
+        savepoint.rollback()
 
 
 def customer_profile(
