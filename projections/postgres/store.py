@@ -275,8 +275,9 @@ def _insert_timeline(conn: sa.Connection, t: Tables, events: list[Envelope]) -> 
     for event in events:
         unique.setdefault(event.event_id, event)
     rows = _each_event(unique.values(), _timeline_row)
-    inserted = insert_rows(conn, t.timeline, _TIMELINE_COLUMNS, rows, returning="event_id")
-    new_ids = {str(row[0]) for row in inserted}  # uuid or str, by adapter
+    # Returned as text: psycopg2 makes a uuid.UUID of each uuid it reads, a few µs a row.
+    inserted = insert_rows(conn, t.timeline, _TIMELINE_COLUMNS, rows, returning="event_id::text")
+    new_ids = {row[0] for row in inserted}
     return [e for e in unique.values() if str(e.event_id) in new_ids]
 
 
