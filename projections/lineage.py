@@ -44,7 +44,13 @@ def happened_by(items: Iterable[T], as_of: datetime) -> tuple[list[T], int]:
 def source_event_ids(*groups: Iterable[Traced]) -> tuple[UUID, ...]:
     """The distinct event ids of the items, sorted; items without an id are skipped."""
     found = {item.event_id for group in groups for item in group if item.event_id is not None}
-    return tuple(sorted(found))
+    # By the 128-bit integer, which is how UUIDs order: compared in C, not by UUID.__lt__
+    # (a customer with 10,000 events spent 18 ms sorting them per score).
+    return tuple(sorted(found, key=_as_int))
+
+
+def _as_int(event_id: UUID) -> int:
+    return event_id.int
 
 
 def frozen_inputs(**values: object) -> Mapping[str, object]:

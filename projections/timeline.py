@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from projections.score_ledger import ledger_entry
 from schemas import Envelope
 
 
@@ -21,6 +22,7 @@ class TimelineEntry:
     summary: str
     campaign_id: str | None
     payload: dict[str, Any]
+    score_inputs: dict[str, Any]  # projections/score_ledger.py
 
 
 def timeline_entry(event: Envelope) -> TimelineEntry:
@@ -34,4 +36,5 @@ def timeline_entry(event: Envelope) -> TimelineEntry:
         summary=event.payload.summary(),
         campaign_id=event.campaign_id,
         payload=event.payload.model_dump(mode="json", exclude_none=True),
+        score_inputs=ledger_entry(event),
     )

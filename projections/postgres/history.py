@@ -1,4 +1,8 @@
-"""A customer's events read back from the timeline, for scores computed on demand."""
+"""A customer's events read back from the timeline, for scores computed on demand.
+
+Each row's score ledger entry (projections/score_ledger.py) gives the scores what they
+need without its payload; rows projected before the ledger existed have none, and their
+payload is validated again instead."""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from projections.postgres.tables import Tables
+from projections.score_ledger import add_entry
 from projections.scores import CustomerHistory
 from schemas import Channel, CustomerRef, Envelope, Source
 from schemas.registry import REGISTRY
@@ -27,6 +32,27 @@ def event_from_timeline(row: Any) -> Envelope:
     )
 
 
+def _columns(t: sa.Table) -> list[Any]:
+    """What a history needs of a timeline row: the payload only where no entry exists."""
+    return [
+        t.c.event_id,
+        t.c.customer_id,
+        t.c.occurred_at,
+        t.c.channel,
+        t.c.type,
+        t.c.campaign_id,
+        t.c.score_inputs,
+        sa.case((t.c.score_inputs.is_(None), t.c.payload)).label("payload"),
+    ]
+
+
+def _add(history: CustomerHistory, row: Any) -> None:
+    if row.score_inputs is not None:
+        add_entry(history, row.event_id, row.occurred_at, row.score_inputs)
+    else:
+        history.add(event_from_timeline(row))
+
+
 def customer_history(
     conn: sa.Connection,
     tables: Tables,
@@ -38,11 +64,13 @@ def customer_history(
     """The customer's events (under every key it is known by) up to as_of, in time order."""
     t = tables.timeline
     key = t.c.key if "key" in t.c else t.c.customer_id
-    query = sa.select(t).where(key.in_(list(keys)))
+    query = sa.select(*_columns(t)).where(key.in_(list(keys)))
     if as_of is not None:
         query = query.where(t.c.occurred_at <= as_of)
-    rows = conn.execute(query.order_by(t.c.occurred_at, t.c.event_id))
-    return CustomerHistory.from_events(customer_id, (event_from_timeline(r) for r in rows))
+    history = CustomerHistory(customer_id)
+    for row in conn.execute(query.order_by(t.c.occurred_at, t.c.event_id)).all():
+        _add(history, row)
+    return history
 
 
 def all_histories(
@@ -55,7 +83,7 @@ def all_histories(
     c = n.alias("customer_node")
     who = sa.func.coalesce(n.c.customer_id, t.c.customer_id).label("who")
     rows = conn.execution_options(yield_per=5000).execute(
-        sa.select(t, who)
+        sa.select(*_columns(t), who)
         .select_from(
             t.outerjoin(k, k.c.key == t.c.customer_id)
             .outerjoin(n, n.c.node == k.c.node)
@@ -71,6 +99,6 @@ def all_histories(
             if current is not None:
                 yield current
             current = CustomerHistory(row.who)
-        current.add(event_from_timeline(row))
+        _add(current, row)
     if current is not None:
         yield current

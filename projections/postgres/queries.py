@@ -36,6 +36,7 @@ VIEWS = build_tables(ANALYST_SCHEMA)
 for _view in (VIEWS.timeline, VIEWS.customers, VIEWS.purchases):
     _view.append_column(sa.Column("key", sa.Text))
 MAX_PAGE = 1000
+_NOT_ON_THE_PAGE = {"score_inputs"}  # the scores' copy of the payload's values
 
 
 def resolve_customer(
@@ -131,7 +132,7 @@ def customer_timeline(
         .render_derived(name="keys")
     )
     page = (
-        sa.select(t)
+        sa.select(*(c for c in t.c if c.name not in _NOT_ON_THE_PAGE))
         .where(t.c.key == keys.c.k, *conditions)
         .order_by(*order(t))
         .limit(limit + 1)

@@ -53,6 +53,7 @@ _TIMELINE_COLUMNS = (
     "summary",
     "campaign_id",
     "payload",
+    "score_inputs",
 )
 _PURCHASE_COLUMNS = tuple(f.name for f in fields(PurchaseRow))
 _SCHEMA_LOCK = 7_243_001  # advisory lock id: workers starting together create tables once
@@ -293,6 +294,7 @@ def _timeline_row(event: Envelope) -> tuple[Any, ...]:
         e.summary,
         e.campaign_id,
         json_text(e.payload),
+        json_text(e.score_inputs),
     )
 
 

@@ -47,6 +47,9 @@ def build_tables(schema: str) -> Tables:
         sa.Column("summary", sa.Text, nullable=False),
         sa.Column("campaign_id", sa.Text),
         sa.Column("payload", JSONB, nullable=False),
+        # What the event gives the scores (projections/score_ledger.py); null in rows
+        # projected before the ledger existed, which are read from the payload instead.
+        sa.Column("score_inputs", JSONB),
         sa.Index(f"{schema}_timeline_by_customer", "customer_id", "occurred_at", "event_id"),
     )
     customers = sa.Table(
