@@ -486,32 +486,34 @@ def find_customer(
     conn: sa.Connection, text: str, rules: IdentityRules = DEFAULT_RULES
 ) -> Customer | None:
     """The customer any of whose identifiers `text` is, in the active version (analysts'
-    views); None when no identifier and no key matches."""
+    views); None when no identifier and no key matches. One statement: a timeline page
+    is this and its own query, so each round trip shows in its latency."""
     candidates = lookup_candidates(text, rules)
-    rows = conn.execute(
+    row = conn.execute(
         sa.text(
-            f"SELECT identifier, customer_id FROM {ANALYST_SCHEMA}.identities "
-            "WHERE identifier = ANY(:candidates)"
+            f"""WITH found AS (
+                    SELECT n.customer_id
+                      FROM unnest(CAST(:candidates AS text[])) WITH ORDINALITY c(node, rank)
+                      JOIN {ANALYST_SCHEMA}.identities n ON n.identifier = c.node
+                     ORDER BY c.rank LIMIT 1)
+                SELECT f.customer_id,
+                       ARRAY(SELECT k.key FROM {ANALYST_SCHEMA}.identity_keys k
+                               JOIN {ANALYST_SCHEMA}.identities m ON m.identifier = k.node
+                              WHERE m.customer_id = f.customer_id ORDER BY k.key) AS keys
+                  FROM found f
+                UNION ALL
+                -- a key filed before the graph knew it (an unrebuilt version)
+                SELECT NULL, ARRAY[CAST(:text AS text)]
+                 WHERE NOT EXISTS (SELECT 1 FROM found)
+                   AND EXISTS (SELECT 1 FROM {ANALYST_SCHEMA}.customers WHERE key = :text)"""
         ),
-        {"candidates": candidates},
-    ).all()
-    by_node = {r.identifier: r.customer_id for r in rows}
-    customer_id = next((by_node[c] for c in candidates if c in by_node), None)
-    if customer_id is None:  # a key filed before the graph knew it (an unrebuilt version)
-        known = conn.execute(
-            sa.text(f"SELECT 1 FROM {ANALYST_SCHEMA}.customers WHERE key = :k LIMIT 1"),
-            {"k": text},
-        ).first()
-        return Customer(text, [text]) if known else None
-    keys = conn.execute(
-        sa.text(
-            f"SELECT k.key FROM {ANALYST_SCHEMA}.identity_keys k "
-            f"JOIN {ANALYST_SCHEMA}.identities n ON n.identifier = k.node "
-            "WHERE n.customer_id = :c ORDER BY k.key"
-        ),
-        {"c": customer_id},
-    ).scalars()
-    return Customer(customer_id, list(keys) or [customer_id])
+        {"candidates": candidates, "text": text},
+    ).first()
+    if row is None:
+        return None
+    if row.customer_id is None:
+        return Customer(text, [text])
+    return Customer(row.customer_id, list(row.keys) or [row.customer_id])
 
 
 def identity_of(conn: sa.Connection, customer: Customer) -> dict[str, Any]:
