@@ -79,6 +79,10 @@ class ScoringInputError(ProjectionError, ValueError):
     """A score was asked for with inputs it cannot be computed from; the message names them."""
 
 
+class AsOfOutOfRange(ScoringInputError):
+    """The as-of time lies so far from the events that a score cannot be computed."""
+
+
 class MixedCurrencies(ScoringInputError):
     """Money in different currencies would be added up; convert before scoring."""
 

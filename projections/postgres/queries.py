@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY
 
 from projections import profile as profile_projector
-from projections.errors import CustomerNotFound, InvalidQuery
+from projections.errors import AsOfOutOfRange, CustomerNotFound, InvalidQuery
 from projections.identity import DEFAULT_RULES, IdentityRules
 from projections.postgres.history import customer_history
 from projections.postgres.identity import Customer, find_customer
@@ -220,7 +220,10 @@ def customer_scores(
         raise InvalidQuery("as_of", f"{as_of.isoformat()} has no timezone")
     who = resolve_customer(conn, customer_id, rules)
     history = customer_history(conn, VIEWS, who.customer_id, who.keys, as_of=as_of)
-    scores = score_customer(history, as_of=as_of, params=params)
+    try:
+        scores = score_customer(history, as_of=as_of, params=params)
+    except AsOfOutOfRange as far:
+        raise InvalidQuery("as_of", str(far)) from far
     row = scores.to_row()
     for base_column in (
         "rfm_recency",

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from uuid import UUID
 
-from projections.errors import ScoringInputError
+from projections.errors import AsOfOutOfRange, ScoringInputError
 from projections.lineage import frozen_inputs, happened_by, require_aware, source_event_ids
 from projections.value.activity import probability_active
 from projections.value.common import YEAR, ZERO, single_currency
@@ -88,12 +89,12 @@ def past_customer_value(
     for purchase in observed:
         contribution = params.margin.contribution(purchase)
         gross += contribution
-        value += float(contribution) * growth ** ((as_of - purchase.occurred_at) / YEAR)
+        value += float(contribution) * _compounded(growth, as_of, purchase.occurred_at)
     refunded = ZERO
     for refund in observed_refunds:
         taken_back = params.margin.refunded_contribution(refund, orders)
         refunded += taken_back
-        value -= float(taken_back) * growth ** ((as_of - refund.occurred_at) / YEAR)
+        value -= float(taken_back) * _compounded(growth, as_of, refund.occurred_at)
     return PastValue(
         value=value,
         inputs=frozen_inputs(
@@ -108,6 +109,17 @@ def past_customer_value(
         ),
         event_ids=source_event_ids(observed, observed_refunds),
     )
+
+
+def _compounded(growth: float, as_of: datetime, at: datetime) -> float:
+    years = (as_of - at) / YEAR
+    try:
+        return math.pow(growth, years)
+    except OverflowError:
+        raise AsOfOutOfRange(
+            f"as_of={as_of.isoformat()}: {years:,.0f} years of compounding at "
+            f"{growth - 1:.0%} a year from {at.date().isoformat()} is beyond any number"
+        ) from None
 
 
 @dataclass(frozen=True)

@@ -98,6 +98,9 @@ def test_bad_requests_name_the_problem(projected) -> None:  # type: ignore[no-un
             response = httpx.get(f"{base}/v1/customers/cust-00001/timeline", params=params)
             assert response.status_code == 400, (params, response.text)
             assert parameter in response.json()["error"], response.json()
+        # An as-of thousands of years after the purchases: named, not a server error.
+        far = httpx.get(f"{base}/v1/customers/cust-00001/scores", params={"as_of": "9999-12-31"})
+        assert far.status_code == 400 and far.json()["parameter"] == "as_of", far.text
         docs = httpx.get(f"{base}/openapi.json").json()
         assert "/v1/customers/{customer_id}/timeline" in docs["paths"]
 

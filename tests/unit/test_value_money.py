@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from projections.errors import MixedCurrencies
+from projections.errors import AsOfOutOfRange, MixedCurrencies
 from projections.value import (
     LifetimeValueParameters,
     MarginRule,
@@ -71,6 +71,14 @@ def test_past_value_ignores_what_happened_after_as_of() -> None:
 
 def _three_purchases() -> list[Purchase]:
     return [purchase(d, "100", margin="30") for d in (0, 100, 200)]
+
+
+def test_an_as_of_beyond_any_compounding_names_itself() -> None:
+    params = PastValueParameters(annual_rate=0.1, margin=MARGIN)
+    with pytest.raises(AsOfOutOfRange, match=r"as_of=9999-12-31.*years of compounding at 10%"):
+        past_customer_value(
+            [purchase(0, "100")], as_of=datetime(9999, 12, 31, tzinfo=UTC), params=params
+        )
 
 
 def test_lifetime_value_projects_margin_per_period_times_repeat_rate() -> None:
