@@ -483,15 +483,17 @@ def lookup_candidates(text: str, rules: IdentityRules = DEFAULT_RULES) -> list[s
 
 
 def find_customer(
-    conn: sa.Connection, text: str, rules: IdentityRules = DEFAULT_RULES
+    conn: sa.Connection, text: str, rules: IdentityRules = DEFAULT_RULES, *, before: str = ""
 ) -> Customer | None:
     """The customer any of whose identifiers `text` is, in the active version (analysts'
-    views); None when no identifier and no key matches. One statement: a timeline page
-    is this and its own query, so each round trip shows in its latency."""
+    views); None when no identifier and no key matches. One round trip: a timeline page
+    is this and its own query, so each one shows in its latency; `before`, statements the
+    caller needs run first (a setting), rides along."""
     candidates = lookup_candidates(text, rules)
     row = conn.execute(
         sa.text(
-            f"""WITH found AS (
+            before
+            + f"""WITH found AS (
                     SELECT n.customer_id
                       FROM unnest(CAST(:candidates AS text[])) WITH ORDINALITY c(node, rank)
                       JOIN {ANALYST_SCHEMA}.identities n ON n.identifier = c.node
