@@ -8,8 +8,8 @@ customer's events (from the timeline) and the as-of time.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import asdict, dataclass, field, is_dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, is_dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -18,10 +18,9 @@ from projections.engagement import (
     DEFAULT_ENGAGEMENT,
     EngagementParameters,
     EngagementScore,
-    Interaction,
     engagement_score,
-    interaction_from_event,
 )
+from projections.score_ledger import CustomerHistory
 from projections.value import (
     DEFAULT_TIER_RULE,
     EQUAL_RFM_WEIGHTS,
@@ -33,16 +32,12 @@ from projections.value import (
     NetContribution,
     PastValue,
     PastValueParameters,
-    Purchase,
     PurchaseSummary,
-    Refund,
     RfmInput,
     RfmScore,
     RfmWeights,
     ServiceCostRule,
-    ServiceTicket,
     ShareOfWallet,
-    StatedCategorySpend,
     TierAssignment,
     TierRule,
     assign_value_tiers,
@@ -50,19 +45,11 @@ from projections.value import (
     net_contribution,
     past_customer_value,
     probability_active,
-    purchase_from_event,
-    refund_from_event,
     rfm_input,
     score_rfm,
     share_of_wallet,
-    stated_spend_from_event,
     summarize_purchases,
-    ticket_from_event,
 )
-from schemas import Envelope, Payload
-from schemas.payloads.commerce import Purchased, Refunded
-from schemas.payloads.support import TicketOpened
-from schemas.payloads.survey import SurveyResponded
 
 
 @dataclass(frozen=True)
@@ -87,80 +74,28 @@ class ScoreParameters:
 DEFAULT_PARAMETERS = ScoreParameters()
 
 
-@dataclass(frozen=True)
-class CustomerHistory:
-    """What the scores are computed from, taken out of a customer's events."""
-
-    customer_id: str
-    purchases: list[Purchase] = field(default_factory=list)
-    refunds: list[Refund] = field(default_factory=list)
-    tickets: list[ServiceTicket] = field(default_factory=list)
-    statements: list[StatedCategorySpend] = field(default_factory=list)
-    interactions: list[Interaction] = field(default_factory=list)
-
-    @classmethod
-    def from_events(cls, customer_id: str, events: Iterable[Envelope]) -> CustomerHistory:
-        history = cls(customer_id)
-        for event in events:
-            history.add(event)
-        return history
-
-    def in_currency(self, currency: str | None) -> CustomerHistory:
-        """The money of one currency (purchases, refunds, stated spend); tickets and
-        interactions carry no money and stay whole."""
-        return CustomerHistory(
-            self.customer_id,
-            purchases=[p for p in self.purchases if p.currency == currency],
-            refunds=[r for r in self.refunds if r.currency == currency],
-            tickets=self.tickets,
-            statements=[s for s in self.statements if s.currency == currency],
-            interactions=self.interactions,
-        )
-
-    def add(self, event: Envelope) -> None:
-        take = _TAKEN_FROM.get(type(event.payload))
-        if take:
-            take(self, event)
-        interaction = interaction_from_event(event)
-        if interaction is not None:
-            self.interactions.append(interaction)
-
-
-_TAKEN_FROM: dict[type[Payload], Callable[[CustomerHistory, Envelope], None]] = {
-    Purchased: lambda h, e: h.purchases.append(purchase_from_event(e)),
-    Refunded: lambda h, e: h.refunds.append(refund_from_event(e)),
-    TicketOpened: lambda h, e: h.tickets.append(ticket_from_event(e)),
-    SurveyResponded: lambda h, e: h.statements.extend(stated_spend_from_event(e)),
-}
-
-
-def primary_currency(history: CustomerHistory, as_of: datetime) -> str | None:
-    """The currency a customer's single-number money scores are in: the one of most
-    purchases by as_of; ties go to the currency of the latest of them, then the name.
-    Without purchases, the one of most refunds and stated spend. Money of different
-    currencies is never added: each other currency gets its own figures (`by_currency`)."""
-    counts: dict[str, tuple[int, datetime, int]] = {}
+def currencies(history: CustomerHistory, as_of: datetime) -> tuple[str | None, list[str]]:
+    """The customer's primary currency, in which the single-number money scores are, and
+    the others they paid in by as_of. Primary: the currency of most purchases; ties go to
+    the currency of the latest of them, then the name; without purchases, the one of most
+    refunds and stated spend. Money of different currencies is never added: each other
+    currency gets its own figures (`by_currency`)."""
+    weight: dict[str, tuple[int, datetime, int]] = {}
     never = datetime.min.replace(tzinfo=as_of.tzinfo)
     for purchase in history.purchases:
         if purchase.occurred_at <= as_of:
-            n, latest, other = counts.get(purchase.currency, (0, never, 0))
-            counts[purchase.currency] = (n + 1, max(latest, purchase.occurred_at), other)
+            n, latest, other = weight.get(purchase.currency, (0, never, 0))
+            weight[purchase.currency] = (n + 1, max(latest, purchase.occurred_at), other)
     priced = [(r.currency, r.occurred_at) for r in history.refunds]
     priced += [(s.currency, s.stated_at) for s in history.statements]
     for currency, when in priced:
         if when <= as_of:
-            n, latest, other = counts.get(currency, (0, never, 0))
-            counts[currency] = (n, latest, other + 1)
-    if not counts:
-        return None
-    return max(counts, key=lambda currency: (*counts[currency], currency))
-
-
-def other_currencies(history: CustomerHistory, primary: str | None, as_of: datetime) -> list[str]:
-    seen = {p.currency for p in history.purchases if p.occurred_at <= as_of}
-    seen |= {r.currency for r in history.refunds if r.occurred_at <= as_of}
-    seen |= {s.currency for s in history.statements if s.stated_at <= as_of}
-    return sorted(seen - {primary})
+            n, latest, other = weight.get(currency, (0, never, 0))
+            weight[currency] = (n, latest, other + 1)
+    if not weight:
+        return None, []
+    primary = max(weight, key=lambda currency: (*weight[currency], currency))
+    return primary, sorted(weight.keys() - {primary})
 
 
 @dataclass(frozen=True)
@@ -282,8 +217,8 @@ def score_customer(
     history: CustomerHistory, *, as_of: datetime, params: ScoreParameters = DEFAULT_PARAMETERS
 ) -> CustomerScores:
     """Every score of one customer as of `as_of`. Money scores use the primary currency's
-    money (`primary_currency`); P(Active) and engagement carry no money and use all."""
-    primary = primary_currency(history, as_of)
+    money (`currencies`); P(Active) and engagement carry no money and use all."""
+    primary, others = currencies(history, as_of)
     money = history.in_currency(primary)
     purchases = money.purchases
     return CustomerScores(
@@ -299,8 +234,7 @@ def score_customer(
         rfm_input=rfm_input(history.customer_id, purchases, as_of=as_of),
         currency=primary,
         by_currency=tuple(
-            _currency_scores(history.in_currency(other), other, as_of, params)
-            for other in other_currencies(history, primary, as_of)
+            _currency_scores(history.in_currency(other), other, as_of, params) for other in others
         ),
     )
 

@@ -13,8 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from projections.postgres.tables import Tables
-from projections.score_ledger import add_entry
-from projections.scores import CustomerHistory
+from projections.score_ledger import CustomerHistory
 from schemas import Channel, CustomerRef, Envelope, Source
 from schemas.registry import REGISTRY
 
@@ -48,7 +47,7 @@ def _columns(t: sa.Table) -> list[Any]:
 
 def _add(history: CustomerHistory, row: Any) -> None:
     if row.score_inputs is not None:
-        add_entry(history, row.event_id, row.occurred_at, row.score_inputs)
+        history.add_entry(row.event_id, row.occurred_at, row.score_inputs)
     else:
         history.add(event_from_timeline(row))
 

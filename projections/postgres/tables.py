@@ -120,7 +120,7 @@ def build_tables(schema: str) -> Tables:
         sa.Column("rfm_score", sa.Float),
         sa.Column("tier", sa.Text),
         sa.Column("tier_reason", sa.Text),
-        # Money columns are in `currency` (projections/scores.py: primary_currency); the
+        # Money columns are in `currency` (projections/scores.py: currencies); the
         # customer's other currencies are scored apart, here.
         sa.Column("currency", sa.Text),
         sa.Column("other_currencies", JSONB),

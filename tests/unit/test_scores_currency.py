@@ -7,7 +7,8 @@ from decimal import Decimal
 from hypothesis import given
 from hypothesis import strategies as st
 
-from projections.scores import CustomerHistory, primary_currency, score_base, score_customer
+from projections.score_ledger import CustomerHistory
+from projections.scores import currencies, score_base, score_customer
 from projections.value import Refund
 from tests.unit.value_factories import day, purchase
 
@@ -38,16 +39,16 @@ def test_money_scores_are_in_the_currency_of_most_purchases_the_others_apart() -
 
 def test_a_tie_goes_to_the_currency_of_the_latest_purchase() -> None:
     history = _history(purchase(0, currency="EUR"), purchase(3, currency="USD"))
-    assert primary_currency(history, day(10)) == "USD"
+    assert currencies(history, day(10)) == ("USD", ["EUR"])
     # As of a time before the USD purchase, only EUR had been paid.
-    assert primary_currency(history, day(1)) == "EUR"
+    assert currencies(history, day(1)) == ("EUR", [])
     assert score_customer(history, as_of=day(1)).by_currency == ()
 
 
 def test_a_refund_alone_names_the_currency() -> None:
     refund = Refund(occurred_at=day(1), amount=Decimal("5"), currency="VND")
-    assert primary_currency(_history(refunds=(refund,)), day(2)) == "VND"
-    assert primary_currency(_history(), day(2)) is None
+    assert currencies(_history(refunds=(refund,)), day(2)) == ("VND", [])
+    assert currencies(_history(), day(2)) == (None, [])
 
 
 def test_one_customer_in_two_currencies_never_breaks_the_base() -> None:
