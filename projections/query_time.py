@@ -23,13 +23,8 @@ def parse_instant(value: str, parameter: str) -> datetime:
 
 def parse_as_of(value: str, parameter: str = "as_of") -> datetime:
     """ISO 8601; a bare date is the end of that day (UTC), inclusive."""
-    if _is_bare_date(value):
-        return datetime.combine(_parse(value, parameter).date(), END_OF_DAY, UTC)
-    return parse_instant(value, parameter)
-
-
-def end_of_day(day: date) -> datetime:
-    return datetime.combine(day, END_OF_DAY, UTC)
+    instant = parse_instant(value, parameter)
+    return datetime.combine(instant.date(), END_OF_DAY, UTC) if _is_bare_date(value) else instant
 
 
 def _is_bare_date(value: str) -> bool:
