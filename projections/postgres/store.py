@@ -84,7 +84,7 @@ def create_schema(
         conn.execute(sa.text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
         for table in tables.metadata.sorted_tables:
             conn.execute(CreateTable(table, if_not_exists=True))
-            _add_new_columns(conn, table)
+        _add_new_columns(conn, tables)
         if with_indexes:
             _create_indexes(conn, tables)
         views.register(conn, schema)
@@ -93,25 +93,26 @@ def create_schema(
     return tables
 
 
-def _add_new_columns(conn: sa.Connection, table: sa.Table) -> None:
+def _add_new_columns(conn: sa.Connection, tables: Tables) -> None:
     """A version created by an earlier release gets the nullable columns added since
     (only those missing: an ALTER locks the table against readers)."""
+    schema = tables.metadata.schema
     present = set(
         conn.execute(
             sa.text(
-                "SELECT column_name FROM information_schema.columns "
-                "WHERE table_schema = :s AND table_name = :t"
+                "SELECT table_name, column_name FROM information_schema.columns "
+                "WHERE table_schema = :s"
             ),
-            {"s": table.schema, "t": table.name},
-        ).scalars()
+            {"s": schema},
+        ).tuples()
     )
-    for column in table.columns:
-        if column.name not in present and column.nullable and not column.primary_key:
+    for table in tables.metadata.sorted_tables:
+        for column in table.columns:
+            if (table.name, column.name) in present or not column.nullable:
+                continue
             kind = column.type.compile(dialect=conn.dialect)
             conn.execute(
-                sa.text(
-                    f'ALTER TABLE "{table.schema}"."{table.name}" ADD COLUMN "{column.name}" {kind}'
-                )
+                sa.text(f'ALTER TABLE "{schema}"."{table.name}" ADD COLUMN "{column.name}" {kind}')
             )
 
 

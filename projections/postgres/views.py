@@ -143,11 +143,14 @@ def lock_views(conn: sa.Connection, *, give_up_s: float = VIEW_LOCK_GIVE_UP_S) -
     Each attempt runs in a savepoint, so a timed-out one releases what it took and leaves
     the caller's other locks (the registry row) in place."""
     names = [f"{ANALYST_SCHEMA}.{name}" for name in VIEW_NAMES]
-    existing = [
-        name
-        for name in names
-        if conn.execute(sa.text("SELECT to_regclass(:v)"), {"v": name}).scalar() is not None
-    ]
+    existing = list(
+        conn.execute(
+            sa.text(
+                "SELECT v FROM unnest(CAST(:names AS text[])) v WHERE to_regclass(v) IS NOT NULL"
+            ),
+            {"names": names},
+        ).scalars()
+    )
     if not existing:
         return
     deadline = time.monotonic() + give_up_s
