@@ -483,17 +483,15 @@ def lookup_candidates(text: str, rules: IdentityRules = DEFAULT_RULES) -> list[s
 
 
 def find_customer(
-    conn: sa.Connection, text: str, rules: IdentityRules = DEFAULT_RULES, *, before: str = ""
+    conn: sa.Connection, text: str, rules: IdentityRules = DEFAULT_RULES
 ) -> Customer | None:
     """The customer any of whose identifiers `text` is, in the active version (analysts'
-    views); None when no identifier and no key matches. One round trip: a timeline page
-    is this and its own query, so each one shows in its latency; `before`, statements the
-    caller needs run first (a setting), rides along."""
+    views); None when no identifier and no key matches. One statement: a timeline page
+    is this and its own query, so each round trip shows in its latency."""
     candidates = lookup_candidates(text, rules)
     row = conn.execute(
         sa.text(
-            before
-            + f"""WITH found AS (
+            f"""WITH found AS (
                     SELECT n.customer_id
                       FROM unnest(CAST(:candidates AS text[])) WITH ORDINALITY c(node, rank)
                       JOIN {ANALYST_SCHEMA}.identities n ON n.identifier = c.node
