@@ -175,17 +175,20 @@ def replay(database_url: str, bootstrap: str, topic: str, *, jobs: int | None = 
 
 
 # -- H: queries -----------------------------------------------------------------------------
-QUERY_NAMES = ("timeline", "profile", "scores", "top100")
+QUERY_NAMES = ("timeline", "profile", "scores", "scores_historic", "top100")
 
 
 class QueryBench:
     """The analyst queries (projections.queries, as the HTTP API and CLI run them), each
     on a pooled connection checked out per query, timed around the call."""
 
-    def __init__(self, database_url: str, customer: str, as_of: datetime) -> None:
+    def __init__(
+        self, database_url: str, customer: str, as_of: datetime, historic_as_of: datetime
+    ) -> None:
         self.engine = make_engine(database_url, pool_size=2)
         self.customer = customer
         self.as_of = as_of
+        self.historic_as_of = historic_as_of  # before the customer's last event: the ledger
         self.cursors = self._page_cursors()
         self._turn = 0
 
@@ -213,6 +216,8 @@ class QueryBench:
                 queries.customer_profile(conn, self.customer)
             elif name == "scores":
                 queries.customer_scores(conn, self.customer, as_of=self.as_of)
+            elif name == "scores_historic":
+                queries.customer_scores(conn, self.customer, as_of=self.historic_as_of)
             elif name == "top100" and not queries.top_customers(conn, by="clv", n=100):
                 raise BenchError("top customers came back empty: were scores refreshed?")
         return time.perf_counter() - began

@@ -297,7 +297,9 @@ class Harness(Steps):
                 "identity: {customers:,} customers, {visitors:,} visitors, {keys:,} keys, "
                 "{blocked:,} shared identifiers".format(**extras["identity"])
             )
-            bench = fig.QueryBench(live.db_url, HEAVY_CUSTOMER, workload.as_of)
+            bench = fig.QueryBench(
+                live.db_url, HEAVY_CUSTOMER, workload.as_of, workload.historic_as_of
+            )
             idle = bench.sample(o.query_samples, o.query_budget_s)
 
         label = "profiled, " if o.profile else ""

@@ -40,6 +40,11 @@ class Workload:
         """Just after the last event: scores are asked as of then."""
         return self.last_at + timedelta(seconds=1)
 
+    @property
+    def historic_as_of(self) -> datetime:
+        """Half-way through the events: scores as of then read the customers' ledgers."""
+        return self.first_at + (self.last_at - self.first_at) / 2
+
     def release(self) -> None:
         """Drop the events once every figure that sends them has run (gigabytes at 1M)."""
         self.events = []

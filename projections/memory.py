@@ -31,6 +31,7 @@ from projections.identity import (
 )
 from projections.profile import Profile
 from projections.purchases import purchase_row
+from projections.score_state import ScoreState
 from projections.store import (
     BatchResult,
     Difference,
@@ -60,6 +61,7 @@ class InMemoryStore:
     identity_keys: dict[str, str] = field(default_factory=dict)  # key -> node
     identity_edges: dict[tuple[str, str], Edge] = field(default_factory=dict)
     resolution: Resolution = field(default_factory=Resolution)
+    score_state: dict[str, ScoreState] = field(default_factory=dict)  # key -> state
 
     def positions(self, keys: set[PartitionKey]) -> dict[PartitionKey, int]:
         return {k: self.stored_positions[k] for k in keys if k in self.stored_positions}
@@ -78,6 +80,7 @@ class InMemoryStore:
             "identity_nodes": {n: (c, r.blocked.get(n)) for n, c in r.components.items()},
             "identity_keys": dict(self.identity_keys),
             "identity_edges": {k: (e, r.states.get(k)) for k, e in self.identity_edges.items()},
+            "score_state": {k: state.to_json() for k, state in self.score_state.items()},
         }
 
     def customer_of(self, identifier: str) -> str | None:
@@ -128,6 +131,10 @@ class InMemoryStore:
         self._fold_identity(evidence)
         self.purchases.update(purchases)
         self.channel_daily.update(days)
+        for entry in timeline.values():
+            if entry.score_inputs:
+                state = self.score_state.setdefault(entry.customer_id, ScoreState())
+                state.fold(str(entry.event_id), entry.occurred_at, entry.score_inputs)
         for r in fresh:
             key = (r.topic, r.partition)
             stored[key] = max(stored.get(key, 0), r.offset + 1)

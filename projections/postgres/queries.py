@@ -25,6 +25,7 @@ from projections.postgres.history import customer_history
 from projections.postgres.identity import Customer, find_customer
 from projections.postgres.tables import ANALYST_SCHEMA, build_tables
 from projections.profile_rows import from_row, to_row
+from projections.score_state import ScoreState, combined, current_scores
 from projections.scores import DEFAULT_PARAMETERS, ScoreParameters, score_customer
 from schemas import Channel
 
@@ -201,17 +202,27 @@ def customer_scores(
     explain: bool = False,
     rules: IdentityRules = DEFAULT_RULES,
 ) -> dict[str, Any]:
-    """The customer's scores as of `as_of`, computed from the timeline; base-relative RFM
-    and tier from the last `scores refresh` (with the time it was computed as of)."""
+    """The customer's scores as of `as_of`; base-relative RFM and tier from the last
+    `scores refresh` (with the time it was computed as of).
+
+    At or after the customer's last scored event they come from the score state the
+    worker folds (one row per key); before it, with other parameters, or with `explain`
+    (which lists every source event), from the customer's ledger. `computed_from` says
+    which."""
     if as_of.tzinfo is None:
         raise InvalidQuery("as_of", f"{as_of.isoformat()} has no timezone")
     who = resolve_customer(conn, customer_id, rules)
-    history = customer_history(conn, VIEWS, who.customer_id, who.keys, as_of=as_of)
+    scores = None
     try:
-        scores = score_customer(history, as_of=as_of, params=params)
+        row = None
+        if not explain and params == DEFAULT_PARAMETERS:
+            row = _scores_from_state(conn, who, as_of)
+        if row is None:
+            history = customer_history(conn, VIEWS, who.customer_id, who.keys, as_of=as_of)
+            scores = score_customer(history, as_of=as_of, params=params)
+            row = {**scores.to_row(), "computed_from": "ledger"}
     except AsOfOutOfRange as far:
         raise InvalidQuery("as_of", str(far)) from far
-    row = scores.to_row()
     for base_column in (
         "rfm_recency",
         "rfm_frequency",
@@ -238,9 +249,23 @@ def customer_scores(
         .first()
     )
     row["base"] = _plain(base) if base else None
-    if explain:
+    if explain and scores is not None:
         row["lineage"] = scores.explain()
     return row
+
+
+def _scores_from_state(
+    conn: sa.Connection, who: Customer, as_of: datetime
+) -> dict[str, Any] | None:
+    states = conn.execute(
+        sa.text(
+            f"SELECT state FROM {ANALYST_SCHEMA}.score_state WHERE key = ANY(:keys) ORDER BY key"
+        ),
+        {"keys": who.keys},
+    ).scalars()
+    state = combined(ScoreState.from_json(doc) for doc in states)
+    row = current_scores(state, who.customer_id, as_of=as_of)
+    return None if row is None else {**row, "computed_from": "score_state"}
 
 
 def top_customers(conn: sa.Connection, *, by: str, n: int = 20) -> list[dict[str, Any]]:

@@ -34,12 +34,14 @@ from projections.identity import DEFAULT_RULES, IdentityRules, evidence_of
 from projections.postgres import views
 from projections.postgres.bulk import insert_rows, json_text, upsert_all_columns
 from projections.postgres.identity import Known, Recorded, fold_identity
+from projections.postgres.score_backfill import backfill_score_state
 from projections.postgres.tables import Tables, build_tables
 from projections.profile import Profile
 from projections.profile_rows import from_row, to_row
 from projections.purchases import PurchaseRow, purchase_row
+from projections.score_state import ScoreState
 from projections.store import BatchResult, PartitionKey, PositionedEvent, find_gaps
-from projections.timeline import timeline_entry
+from projections.timeline import TimelineEntry, timeline_entry
 from schemas import Envelope
 
 DEFAULT_SCHEMA = "core_v1"
@@ -82,9 +84,19 @@ def create_schema(
         schema = schema or views.active_schema(conn) or DEFAULT_SCHEMA
         tables = build_tables(schema)
         conn.execute(sa.text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+        had_timeline, had_score_state = (
+            conn.execute(
+                sa.text("SELECT to_regclass(:t) IS NOT NULL, to_regclass(:s) IS NOT NULL"),
+                {"t": f'"{schema}".timeline', "s": f'"{schema}".score_state'},
+            )
+            .tuples()
+            .one()
+        )
         for table in tables.metadata.sorted_tables:
             conn.execute(CreateTable(table, if_not_exists=True))
         _add_new_columns(conn, tables)
+        if had_timeline and not had_score_state:  # a version from before the state
+            backfill_score_state(conn, tables)
         if with_indexes:
             _create_indexes(conn, tables)
         views.register(conn, schema)
@@ -179,7 +191,7 @@ class PostgresStore:
                 raise PositionGap(gaps)
             events = [r.event for r in fresh if r.event is not None]
             try:
-                new_events = _insert_timeline(conn, t, events)
+                new_events, new_entries = _insert_timeline(conn, t, events)
                 recorded = Recorded()
                 known = self._known.setdefault(t.schema, Known())
                 if new_events:
@@ -189,6 +201,7 @@ class PostgresStore:
                     _fold_profiles(conn, t, new_events)
                     _insert_purchases(conn, t, new_events)
                     _count_channels(conn, t, new_events)
+                    _fold_score_state(conn, t, new_entries)
             except RecordRefused as refused:
                 refused.position = _first_carrier(fresh, refused.event_id)
                 raise
@@ -269,22 +282,30 @@ def _lock_positions(
     return {(r.topic, r.partition): r.next_offset for r in rows}
 
 
-def _insert_timeline(conn: sa.Connection, t: Tables, events: list[Envelope]) -> list[Envelope]:
-    """Insert timeline rows; return the events that were new (in input order)."""
+def _insert_timeline(
+    conn: sa.Connection, t: Tables, events: list[Envelope]
+) -> tuple[list[Envelope], list[TimelineEntry]]:
+    """Insert timeline rows; return the events that were new (in input order) and their
+    timeline entries."""
     if not events:
-        return []
+        return [], []
     unique: dict[Any, Envelope] = {}
     for event in events:
         unique.setdefault(event.event_id, event)
-    rows = _each_event(unique.values(), _timeline_row)
+    entries = _each_event(unique.values(), timeline_entry)
+    rows = [_timeline_row(e) for e in entries]
     # Returned as text: psycopg2 makes a uuid.UUID of each uuid it reads, a few µs a row.
     inserted = insert_rows(conn, t.timeline, _TIMELINE_COLUMNS, rows, returning="event_id::text")
     new_ids = {row[0] for row in inserted}
-    return [e for e in unique.values() if str(e.event_id) in new_ids]
+    new = [
+        (event, entry)
+        for event, entry in zip(unique.values(), entries, strict=True)
+        if str(entry.event_id) in new_ids
+    ]
+    return [event for event, _ in new], [entry for _, entry in new]
 
 
-def _timeline_row(event: Envelope) -> tuple[Any, ...]:
-    e = timeline_entry(event)
+def _timeline_row(e: TimelineEntry) -> tuple[Any, ...]:
     return (
         str(e.event_id),
         e.customer_id,
@@ -347,6 +368,34 @@ def _count_channels(conn: sa.Connection, t: Tables, events: list[Envelope]) -> N
         on_conflict="(day, channel, type) DO UPDATE "
         "SET events = channel_daily.events + EXCLUDED.events",
     )
+
+
+def _fold_score_state(conn: sa.Connection, t: Tables, entries: list[TimelineEntry]) -> None:
+    """Fold the new events' ledger entries into their keys' score state (the parameters
+    are the defaults: scores asked with others are computed from the ledger)."""
+    by_key: dict[str, list[TimelineEntry]] = defaultdict(list)
+    for entry in entries:
+        if entry.score_inputs:
+            by_key[entry.customer_id].append(entry)
+    if not by_key:
+        return
+    s = t.score_state
+    current = {
+        row.customer_id: ScoreState.from_json(row.state)
+        for row in conn.execute(
+            sa.select(s.c.customer_id, s.c.state)
+            .where(s.c.customer_id.in_(sorted(by_key)))
+            .order_by(s.c.customer_id)
+            .with_for_update()
+        )
+    }
+    rows = []
+    for key in sorted(by_key):
+        state = current.get(key) or ScoreState()
+        for entry in by_key[key]:
+            state.fold(str(entry.event_id), entry.occurred_at, entry.score_inputs)
+        rows.append((key, json_text(state.to_json())))
+    insert_rows(conn, s, ("customer_id", "state"), rows, on_conflict=upsert_all_columns(s))
 
 
 def _advance(conn: sa.Connection, t: Tables, fresh: Sequence[PositionedEvent]) -> None:

@@ -25,6 +25,7 @@ class Tables:
     channel_daily: sa.Table
     positions: sa.Table
     scores: sa.Table
+    score_state: sa.Table
     identity_nodes: sa.Table
     identity_keys: sa.Table
     identity_edges: sa.Table
@@ -129,6 +130,14 @@ def build_tables(schema: str) -> Tables:
             for c in ("clv", "p_active", "rfm_score", "engagement", "past_value")
         ),
     )
+    # Per key (timeline.customer_id), what every score needs (projections/score_state.py),
+    # folded with each batch: scores as of now without reading the customer's history.
+    score_state = sa.Table(
+        "score_state",
+        md,
+        sa.Column("customer_id", sa.Text, primary_key=True),
+        sa.Column("state", JSONB, nullable=False),
+    )
     # The identity graph (projections/identity.py): every identifier with the customer it
     # resolves to, the partition keys rows are filed under, and the edges with evidence.
     identity_nodes = sa.Table(
@@ -174,6 +183,7 @@ def build_tables(schema: str) -> Tables:
         channel_daily,
         positions,
         scores,
+        score_state,
         identity_nodes,
         identity_keys,
         identity_edges,

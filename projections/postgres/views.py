@@ -62,6 +62,7 @@ def _view_sql(schema: str) -> dict[str, str]:
              GROUP BY 1, period, p.currency""",
         "channel_daily": f"SELECT * FROM {s}.channel_daily",
         "scores": f"SELECT * FROM {s}.scores",
+        "score_state": f"SELECT customer_id AS key, state FROM {s}.score_state",
         "customer_channels": f"""
             SELECT coalesce(n.customer_id, c.customer_id) AS customer_id, kv.key AS channel,
                    sum(kv.value::int)::int AS events,

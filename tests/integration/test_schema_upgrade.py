@@ -16,7 +16,7 @@ from tests.workload import mixed_events
 pytestmark = pytest.mark.integration
 
 
-def test_an_older_version_gains_the_new_columns_and_its_rows_still_score(
+def test_an_older_version_gains_the_new_columns_and_score_state_and_still_scores(
     rapport_settings: Settings,
 ) -> None:
     engine = make_engine(rapport_settings.db_url)
@@ -30,7 +30,8 @@ def test_an_older_version_gains_the_new_columns_and_its_rows_still_score(
         as_of = datetime(2100, 1, 1, tzinfo=UTC)
         expected = queries.customer_scores(conn, customer, as_of=as_of)
     with engine.begin() as conn:  # what the previous release built
-        conn.execute(sa.text("DROP VIEW rapport.timeline, rapport.scores"))
+        conn.execute(sa.text("DROP VIEW rapport.timeline, rapport.scores, rapport.score_state"))
+        conn.execute(sa.text("DROP TABLE core_v1.score_state"))
         conn.execute(sa.text("ALTER TABLE core_v1.timeline DROP COLUMN score_inputs"))
         conn.execute(sa.text("ALTER TABLE core_v1.scores DROP COLUMN other_currencies"))
 
@@ -46,6 +47,13 @@ def test_an_older_version_gains_the_new_columns_and_its_rows_still_score(
             ).scalars()
         )
         assert {"timeline.score_inputs", "scores.other_currencies"} <= columns
-        # Its rows have no ledger entries: read from their payloads, the same scores.
+        # Its rows have no ledger entries: read from their payloads, the same scores; and
+        # the score state it lacked is folded from them, so scores as of now still come
+        # from the state.
+        assert expected["computed_from"] == "score_state"
         assert queries.customer_scores(conn, customer, as_of=as_of) == expected
+        explained = queries.customer_scores(conn, customer, as_of=as_of, explain=True)
+        assert explained["computed_from"] == "ledger"
+        for column in ("p_active", "past_value", "clv", "engagement", "frequency"):
+            assert explained[column] == pytest.approx(expected[column], rel=1e-9), column
     engine.dispose()

@@ -11,6 +11,7 @@ from decimal import Decimal
 import httpx
 import pandas as pd
 import pytest
+import sqlalchemy as sa
 from lifetimes.utils import summary_data_from_transaction_data
 
 from infra.bootstrap import engine as make_engine
@@ -18,6 +19,7 @@ from infra.settings import Settings
 from producers import Publisher
 from projections.postgres.history import all_histories
 from projections.postgres.tables import build_tables
+from projections.score_state import ScoreState, current_scores
 from projections.value import summarize_purchases
 from readapi.app import create_app
 from schemas import CustomerRef, Envelope, Source
@@ -94,6 +96,27 @@ def test_cdnow_through_kafka_and_worker_matches_lifetimes(rapport_settings: Sett
         ), customer
         assert abs(mine["monetary_value"] - row["monetary_value"]) <= 1e-9, customer
 
+    # The live score state, folded by that worker, as of the log's last day (a bare date:
+    # its end, inclusive): every customer equal to lifetimes with that day as the end.
+    day_end = datetime(1998, 6, 30, 23, 59, 59, 999999, tzinfo=UTC)
+    with engine.connect() as conn:
+        states = conn.execute(sa.text("SELECT key, state FROM rapport.score_state")).all()
+    live = {
+        key: current_scores(ScoreState.from_json(state), key, as_of=day_end)
+        for key, state in states
+    }
+    at_the_end = lifetimes_summary(frame, "1998-06-30")
+    assert sorted(live) == sorted(at_the_end.index)
+    for customer, row in at_the_end.iterrows():
+        mine = live[customer]
+        assert mine is not None, customer
+        assert (mine["frequency"], mine["recency"], mine["t"]) == (
+            row["frequency"],
+            row["recency"],
+            row["T"],
+        ), customer
+        assert abs(mine["monetary_value"] - row["monetary_value"]) <= 1e-9, customer
+
     # The same projections answer analysts: refresh, then top and segments, CLI and HTTP.
     refreshed = rapport(rapport_settings, "refresh-scores", "--as-of", "1998-06-30", timeout=600)
     assert refreshed.returncode == 0, refreshed.stderr
@@ -127,6 +150,7 @@ def test_cdnow_through_kafka_and_worker_matches_lifetimes(rapport_settings: Sett
             mine = httpx.get(
                 f"{base}/v1/customers/{customer}/scores", params={"as_of": "1998-06-30"}
             ).json()
+            assert mine["computed_from"] == "score_state"
             row = last_day.loc[customer]
             assert (mine["frequency"], mine["recency"], mine["t"]) == (
                 row["frequency"],
