@@ -11,8 +11,8 @@ equal to the pure on-demand fold (`projections.scores.score_customer`) up to flo
 rounding.
 
 Order does not matter: every sum is exact (money in Decimal; compounded and decayed
-terms, which are floats, are added as exact fractions), and every "latest" is chosen by
-(time, event id). So live, replay and any arrival order give the same state, byte for
+terms, which are floats, are added without rounding: `ExactSum`), and every "latest" is
+chosen by (time, event id). So live, replay and any arrival order give the same state, byte for
 byte, and replay verification can compare it like any other table.
 
 What the state cannot answer, `current_scores` says by returning None, and the caller
@@ -28,10 +28,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from fractions import Fraction
 from typing import Any
 
 from projections.errors import AsOfOutOfRange, ScoringInputError
+from projections.exact_sum import ExactSum
 from projections.scores import DEFAULT_PARAMETERS, ScoreParameters
 from projections.value.common import DAYS_PER_YEAR, YEAR, ZERO
 from projections.value.summary import DAILY
@@ -50,7 +50,7 @@ class RefundSums:
     """The refunds of one order (or of none): amount, amount compounded to EPOCH, count."""
 
     amount: Decimal = ZERO
-    compounded: Fraction = Fraction(0)
+    compounded: ExactSum = field(default_factory=ExactSum)
     count: int = 0
 
 
@@ -63,7 +63,8 @@ class MoneyState:
     last_at: datetime | None = None
     spend_by_day: dict[int, Decimal] = field(default_factory=dict)  # DAILY period index
     contribution: Decimal = ZERO
-    compounded: Fraction = Fraction(0)  # sum of contribution x growth ** ((EPOCH - t) / year)
+    # The sum of contribution x growth ** ((EPOCH - t) / year).
+    compounded: ExactSum = field(default_factory=ExactSum)
     # The latest purchase of each order id: (at, event_id, amount, contribution).
     orders: dict[str, tuple[datetime, str, Decimal, Decimal]] = field(default_factory=dict)
     refunds: dict[str | None, RefundSums] = field(default_factory=dict)
@@ -86,7 +87,7 @@ class ScoreState:
     money: dict[str, MoneyState] = field(default_factory=dict)
     tickets: int = 0
     # Per channel: sum of weight x warmth x 2 ** ((t - EPOCH) / half-life).
-    engagement: dict[str, Fraction] = field(default_factory=dict)
+    engagement: dict[str, ExactSum] = field(default_factory=dict)
     refused: tuple[datetime, str, str] | None = None  # the earliest refused entry
     beyond_range: str | None = None  # compounding a float cannot hold: ledger path
 
@@ -138,7 +139,7 @@ class ScoreState:
         margin = p["m"]
         rate = params.default_margin_rate
         contribution = Decimal(margin) if margin is not None else amount * rate
-        compounded = Fraction(float(contribution) * _growth(params, EPOCH, at))  # may refuse
+        compounded = float(contribution) * _growth(params, EPOCH, at)  # may refuse
         money = self.money.setdefault(p["c"], MoneyState())
         money.purchases += 1
         money.first_at = at if money.first_at is None else min(money.first_at, at)
@@ -146,7 +147,7 @@ class ScoreState:
         day = DAILY.index(at)
         money.spend_by_day[day] = money.spend_by_day.get(day, ZERO) + amount
         money.contribution += contribution
-        money.compounded += compounded
+        money.compounded.add(compounded)
         if (order_id := p["o"]) is not None:
             held = money.orders.get(order_id)
             if held is None or (at, event_id) > held[:2]:
@@ -154,10 +155,10 @@ class ScoreState:
 
     def _refund(self, at: datetime, r: Mapping[str, Any], params: ScoreParameters) -> None:
         amount = Decimal(r["a"])
-        compounded = Fraction(float(amount) * _growth(params, EPOCH, at))  # may refuse
+        compounded = float(amount) * _growth(params, EPOCH, at)  # may refuse
         sums = self.money.setdefault(r["c"], MoneyState()).refunds.setdefault(r["o"], RefundSums())
         sums.amount += amount
-        sums.compounded += compounded
+        sums.compounded.add(compounded)
         sums.count += 1
 
     def _interaction(
@@ -169,8 +170,10 @@ class ScoreState:
             return
         warmth = 1.0 + e.sentiment_sensitivity * (sentiment or 0.0)
         whole, part = _split((at - EPOCH) / _DAY / e.half_life_days)
-        term = Fraction(weight * warmth * 2.0**part) * _two_to(whole)
-        self.engagement[channel] = self.engagement.get(channel, Fraction(0)) + term
+        into = self.engagement.get(channel)
+        if into is None:
+            into = self.engagement[channel] = ExactSum()
+        into.add(weight * warmth * 2.0**part, whole)
 
     def merge(self, other: ScoreState) -> None:
         """Combine another key's state into this one (a customer known by both)."""
@@ -182,7 +185,7 @@ class ScoreState:
         self.beyond_range = self.beyond_range or other.beyond_range
         self.tickets += other.tickets
         for channel, value in other.engagement.items():
-            self.engagement[channel] = self.engagement.get(channel, Fraction(0)) + value
+            self.engagement.setdefault(channel, ExactSum()).merge(value)
         for currency, theirs in other.money.items():
             mine = self.money.setdefault(currency, MoneyState())
             mine.purchases += theirs.purchases
@@ -191,7 +194,7 @@ class ScoreState:
             for day, spend in theirs.spend_by_day.items():
                 mine.spend_by_day[day] = mine.spend_by_day.get(day, ZERO) + spend
             mine.contribution += theirs.contribution
-            mine.compounded += theirs.compounded
+            mine.compounded.merge(theirs.compounded)
             for order_id, order in theirs.orders.items():
                 held = mine.orders.get(order_id)
                 if held is None or order[:2] > held[:2]:
@@ -199,7 +202,7 @@ class ScoreState:
             for order_ref, sums in theirs.refunds.items():
                 into = mine.refunds.setdefault(order_ref, RefundSums())
                 into.amount += sums.amount
-                into.compounded += sums.compounded
+                into.compounded.merge(sums.compounded)
                 into.count += sums.count
             mine.statements += theirs.statements
             for category, stated in theirs.stated.items():
@@ -207,12 +210,12 @@ class ScoreState:
                 if held_statement is None or stated[:2] > held_statement[:2]:
                     mine.stated[category] = stated
 
-    # -- storage: a JSON document, exact (money as decimal text, fractions as "n/d") ----
+    # -- storage: a JSON document, exact (money as decimal text, sums as ExactSum text) ----
     def to_json(self) -> dict[str, Any]:
         return {
             "last": _iso(self.last_at),
             "tickets": self.tickets,
-            "engagement": {c: _frac(v) for c, v in sorted(self.engagement.items())},
+            "engagement": {c: v.to_text() for c, v in sorted(self.engagement.items())},
             "refused": None if self.refused is None else [_iso(self.refused[0]), *self.refused[1:]],
             "beyond_range": self.beyond_range,
             "money": {c: _money_json(m) for c, m in sorted(self.money.items())},
@@ -225,7 +228,7 @@ class ScoreState:
             last_at=_at(doc["last"]),
             money={c: _money_from_json(m) for c, m in doc["money"].items()},
             tickets=doc["tickets"],
-            engagement={c: Fraction(v) for c, v in doc["engagement"].items()},
+            engagement={c: ExactSum.from_text(v) for c, v in doc["engagement"].items()},
             refused=None if refused is None else (_required_at(refused[0]), refused[1], refused[2]),
             beyond_range=doc.get("beyond_range"),
         )
@@ -347,9 +350,9 @@ def _past_value(money: MoneyState, as_of: datetime, params: ScoreParameters) -> 
     if not money.purchases and not money.refunds:
         return 0.0
     growth = _growth(params, as_of, EPOCH)
-    value = float(money.compounded) * growth
+    value = money.compounded.value() * growth
     for rate, sums in _refunded(money, params):
-        value -= float(rate) * float(sums.compounded) * growth
+        value -= float(rate) * sums.compounded.value() * growth
     return value
 
 
@@ -391,7 +394,7 @@ def _engagement(state: ScoreState, as_of: datetime, params: ScoreParameters) -> 
     whole, part = _split((as_of - EPOCH) / _DAY / params.engagement.half_life_days)
     scale: float = 0.5**part
     return sum(
-        (float(value / _two_to(whole)) * scale for _, value in sorted(state.engagement.items())),
+        (value.value(-whole) * scale for _, value in sorted(state.engagement.items())),
         0.0,
     )
 
@@ -429,10 +432,6 @@ def _split(x: float) -> tuple[int, float]:
     return whole, x - whole
 
 
-def _two_to(n: int) -> Fraction:
-    return Fraction(2**n) if n >= 0 else Fraction(1, 2**-n)
-
-
 def _min(a: datetime | None, b: datetime | None) -> datetime | None:
     return b if a is None else a if b is None else min(a, b)
 
@@ -449,10 +448,6 @@ def _at(text: str | None) -> datetime | None:
     return None if text is None else datetime.fromisoformat(text)
 
 
-def _frac(value: Fraction) -> str:
-    return f"{value.numerator}/{value.denominator}"
-
-
 def _money_json(m: MoneyState) -> dict[str, Any]:
     return {
         "purchases": m.purchases,
@@ -460,13 +455,13 @@ def _money_json(m: MoneyState) -> dict[str, Any]:
         "last": _iso(m.last_at),
         "days": {str(d): str(s) for d, s in sorted(m.spend_by_day.items())},
         "contribution": str(m.contribution),
-        "compounded": _frac(m.compounded),
+        "compounded": m.compounded.to_text(),
         "orders": {
             o: [_iso(at), event_id, str(amount), str(contribution)]
             for o, (at, event_id, amount, contribution) in sorted(m.orders.items())
         },
         "refunds": sorted(
-            ([o, str(r.amount), _frac(r.compounded), r.count] for o, r in m.refunds.items()),
+            ([o, str(r.amount), r.compounded.to_text(), r.count] for o, r in m.refunds.items()),
             key=lambda row: (row[0] is not None, row[0] or ""),
         ),
         "statements": m.statements,
@@ -484,13 +479,13 @@ def _money_from_json(doc: Mapping[str, Any]) -> MoneyState:
         last_at=_at(doc["last"]),
         spend_by_day={int(d): Decimal(s) for d, s in doc["days"].items()},
         contribution=Decimal(doc["contribution"]),
-        compounded=Fraction(doc["compounded"]),
+        compounded=ExactSum.from_text(doc["compounded"]),
         orders={
             o: (_required_at(at), event_id, Decimal(amount), Decimal(contribution))
             for o, (at, event_id, amount, contribution) in doc["orders"].items()
         },
         refunds={
-            o: RefundSums(Decimal(amount), Fraction(compounded), count)
+            o: RefundSums(Decimal(amount), ExactSum.from_text(compounded), count)
             for o, amount, compounded, count in doc["refunds"]
         },
         statements=doc["statements"],

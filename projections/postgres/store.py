@@ -380,10 +380,11 @@ def _fold_score_state(conn: sa.Connection, t: Tables, entries: list[TimelineEntr
     if not by_key:
         return
     s = t.score_state
+    # As text, parsed by orjson: several times faster than psycopg2's json for jsonb.
     current = {
-        row.customer_id: ScoreState.from_json(row.state)
+        row.customer_id: ScoreState.from_json(orjson.loads(row.state))
         for row in conn.execute(
-            sa.select(s.c.customer_id, s.c.state)
+            sa.select(s.c.customer_id, sa.cast(s.c.state, sa.Text).label("state"))
             .where(s.c.customer_id.in_(sorted(by_key)))
             .order_by(s.c.customer_id)
             .with_for_update()
