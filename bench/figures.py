@@ -4,6 +4,7 @@ set-up, table creation and the like happen before the clock starts."""
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
 import uuid
@@ -189,6 +190,9 @@ class QueryBench:
         self.customer = customer
         self.as_of = as_of
         self.historic_as_of = historic_as_of  # before the customer's last event: the ledger
+        # As `rapport api` does at start-up: long-lived objects out of the collector's scans.
+        gc.collect()
+        gc.freeze()
         self.cursors = self._page_cursors()
         self._turn = 0
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import random
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -17,9 +18,11 @@ from hypothesis import strategies as st
 
 from producers.simulator import simulate
 from projections.errors import ScoringInputError
+from projections.memory import InMemoryStore
 from projections.score_ledger import CustomerHistory, ledger_entry
 from projections.score_state import ScoreState, combined, current_scores, state_of
 from projections.scores import score_customer
+from projections.store import PositionedEvent
 
 Triple = tuple[str, datetime, dict[str, Any]]
 
@@ -182,3 +185,36 @@ def test_simulated_customers_score_the_same_from_state_and_ledger() -> None:
         _close(got, _reference(triples, as_of))
         compared += 1
     assert compared > 100
+
+
+_SIMULATED = list(itertools.islice(simulate(40, seed=29), 1500))
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 2**32), batch=st.integers(1, 400), resent=st.integers(0, 100))
+def test_the_store_folds_each_event_once_whatever_the_batches(
+    seed: int, batch: int, resent: int
+) -> None:
+    """Through the store (the twin of PostgreSQL's): any arrival order, any batch size,
+    events sent again on another partition: every key's state is the fold of its events."""
+    arrival = list(_SIMULATED)
+    random.Random(seed).shuffle(arrival)
+    store = InMemoryStore()
+    again = 0
+    for start in range(0, len(arrival), batch):
+        chunk = arrival[start : start + batch]
+        repeated = chunk[:resent]
+        store.apply_batch(
+            [PositionedEvent("t", 0, start + n, e) for n, e in enumerate(chunk)]
+            + [PositionedEvent("t", 1, again + n, e) for n, e in enumerate(repeated)]
+        )
+        again += len(repeated)
+    by_key: dict[str, list[Triple]] = defaultdict(list)
+    for event in _SIMULATED:
+        if entry := ledger_entry(event):
+            by_key[event.customer.partition_key].append(
+                (str(event.event_id), event.occurred_at, entry)
+            )
+    assert store.tables()["score_state"] == {
+        key: state_of(triples).to_json() for key, triples in by_key.items()
+    }
