@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -103,52 +104,99 @@ def customer_timeline(
     who = resolve_customer(conn, customer_id, rules)
     conn.execute(_ORDERED_INDEX_SCANS)
 
-    t = VIEWS.timeline
-    conditions: list[sa.ColumnElement[bool]] = []
-    if channels:
-        conditions.append(t.c.channel.in_(channels))
-    if types:
-        conditions.append(t.c.type.in_(types))
-    if since:
-        conditions.append(t.c.occurred_at >= since)
-    if until:
-        conditions.append(t.c.occurred_at < until)
-    if as_of:
-        conditions.append(t.c.occurred_at <= as_of)
-    if after:
-        key = sa.tuple_(t.c.occurred_at, t.c.event_id)
-        bound = sa.tuple_(*(sa.literal(v) for v in after))
-        conditions.append(key < bound if newest_first else key > bound)
-
-    def order(table: Any) -> tuple[Any, ...]:
-        columns = (table.c.occurred_at, table.c.event_id)
-        return tuple(c.desc() for c in columns) if newest_first else columns
-
-    # Per key, the page's worth of rows in order (an index range each), then merged: a
-    # customer known by 20 identifiers costs 20 short index scans, not a sort of all rows.
-    # One array parameter, not one per key: the statement compiles once, whatever the count.
-    keys = (
-        sa.func.unnest(sa.bindparam("keys", who.keys, type_=ARRAY(sa.Text)))
-        .table_valued("k")
-        .render_derived(name="keys")
+    query = _page_query(
+        _PageShape(
+            bool(channels),
+            bool(types),
+            bool(since),
+            bool(until),
+            bool(as_of),
+            bool(after),
+            newest_first,
+        )
     )
-    page = (
-        sa.select(*(c for c in t.c if c.name not in _NOT_ON_THE_PAGE))
-        .where(t.c.key == keys.c.k, *conditions)
-        .order_by(*order(t))
-        .limit(limit + 1)
-        .lateral("page")
-    )
-    query = sa.select(page).select_from(keys.join(page, sa.true()))
-    rows = [
-        _plain(r) for r in conn.execute(query.order_by(*order(page)).limit(limit + 1)).mappings()
-    ]
+    values: dict[str, Any] = {
+        "keys": who.keys,
+        "channels": channels,
+        "types": types,
+        "since": since,
+        "until": until,
+        "as_of": as_of,
+        "after_at": after[0] if after else None,
+        "after_id": after[1] if after else None,
+        "rows": limit + 1,
+    }
+    rows = [_plain(r) for r in conn.execute(query, values).mappings()]
     for row in rows:
         row["customer_id"] = who.customer_id
     more = len(rows) > limit
     rows = rows[:limit]
     next_cursor = encode_cursor(rows[-1]["occurred_at"], rows[-1]["event_id"]) if more else None
     return TimelinePage(who.customer_id, rows, next_cursor)
+
+
+@dataclass(frozen=True)
+class _PageShape:
+    """Which filters a timeline page has: the statement is built once per shape, and a
+    request only binds its values (building it took about a millisecond a page)."""
+
+    channels: bool
+    types: bool
+    since: bool
+    until: bool
+    as_of: bool
+    after: bool
+    newest_first: bool
+
+
+@functools.cache
+def _page_query(shape: _PageShape) -> sa.Select[Any]:
+    t = VIEWS.timeline
+    conditions: list[sa.ColumnElement[bool]] = []
+    if shape.channels:
+        conditions.append(t.c.channel == sa.func.any(sa.bindparam("channels", type_=_TEXTS)))
+    if shape.types:
+        conditions.append(t.c.type == sa.func.any(sa.bindparam("types", type_=_TEXTS)))
+    if shape.since:
+        conditions.append(t.c.occurred_at >= sa.bindparam("since", type_=_INSTANT))
+    if shape.until:
+        conditions.append(t.c.occurred_at < sa.bindparam("until", type_=_INSTANT))
+    if shape.as_of:
+        conditions.append(t.c.occurred_at <= sa.bindparam("as_of", type_=_INSTANT))
+    if shape.after:
+        key = sa.tuple_(t.c.occurred_at, t.c.event_id)
+        bound = sa.tuple_(
+            sa.bindparam("after_at", type_=_INSTANT),
+            sa.bindparam("after_id", type_=t.c.event_id.type),
+        )
+        conditions.append(key < bound if shape.newest_first else key > bound)
+
+    def order(table: Any) -> tuple[Any, ...]:
+        columns = (table.c.occurred_at, table.c.event_id)
+        return tuple(c.desc() for c in columns) if shape.newest_first else columns
+
+    # Per key, the page's worth of rows in order (an index range each), then merged: a
+    # customer known by 20 identifiers costs 20 short index scans, not a sort of all rows.
+    # One array parameter, not one per key: the statement compiles once, whatever the count.
+    keys = (
+        sa.func.unnest(sa.bindparam("keys", type_=_TEXTS))
+        .table_valued("k")
+        .render_derived(name="keys")
+    )
+    rows = sa.bindparam("rows", type_=sa.Integer)
+    page = (
+        sa.select(*(c for c in t.c if c.name not in _NOT_ON_THE_PAGE))
+        .where(t.c.key == keys.c.k, *conditions)
+        .order_by(*order(t))
+        .limit(rows)
+        .lateral("page")
+    )
+    query = sa.select(page).select_from(keys.join(page, sa.true()))
+    return query.order_by(*order(page)).limit(rows)
+
+
+_TEXTS = ARRAY(sa.Text)
+_INSTANT = sa.DateTime(timezone=True)
 
 
 # Walk each key's index range in order and stop at the page's end. A key's rows are
