@@ -12,7 +12,7 @@ import base64
 import binascii
 import functools
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -196,6 +196,7 @@ def _page_query(shape: _PageShape) -> sa.Select[Any]:
 
 
 _TEXTS = ARRAY(sa.Text)
+_UNIX_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _INSTANT = sa.DateTime(timezone=True)
 
 
@@ -325,10 +326,15 @@ def _scores_from_ledger_fold(
     JSON document (a row per entry, each parsed and built into dataclasses, costs several
     times as much for a customer with thousands of events). None where the state cannot
     tell, or where rows from before the ledger need their payloads."""
+    # Times as integer microseconds since 1970, and event ids only where the fold breaks
+    # ties with them (purchases, statements, refusals): text the server need not render.
     document, unledgered = conn.execute(
         sa.text(
-            f"""SELECT coalesce(json_agg(json_build_array(event_id, occurred_at, score_inputs))
-                                FILTER (WHERE score_inputs <> '{{}}'::jsonb), '[]')::text,
+            f"""SELECT coalesce(json_agg(json_build_array(
+                           CASE WHEN score_inputs ?| array['p', 's', 'e'] THEN event_id END,
+                           (extract(epoch FROM occurred_at) * 1000000)::bigint,
+                           score_inputs))
+                         FILTER (WHERE score_inputs <> '{{}}'::jsonb), '[]')::text,
                        count(*) FILTER (WHERE score_inputs IS NULL)
                   FROM {ANALYST_SCHEMA}.timeline
                  WHERE key = ANY(:keys) AND occurred_at <= :as_of"""
@@ -338,8 +344,8 @@ def _scores_from_ledger_fold(
     if unledgered:
         return None
     state = ScoreState()
-    for event_id, at, entry in orjson.loads(document):
-        state.fold(event_id, datetime.fromisoformat(at), entry)
+    for event_id, micros, entry in orjson.loads(document):
+        state.fold(event_id or "", _UNIX_EPOCH + timedelta(microseconds=micros), entry)
     row = current_scores(state, who.customer_id, as_of=as_of)
     return None if row is None else {**row, "computed_from": "ledger"}
 
