@@ -108,6 +108,9 @@ def scores_table(customer_id: str, data: dict[str, Any]) -> Table:
         table.add_row(*_cells(label, _num(data.get(key), digits)))
     if data.get("currency"):
         table.add_row(*_cells("money in", data["currency"]))
+    if source := data.get("computed_from"):
+        shown = {"score_state": "score state (live)"}.get(source, source)
+        table.add_row(*_cells("computed from", shown))
     for other in data.get("other_currencies") or ():
         table.add_row(
             *_cells(

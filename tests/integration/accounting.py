@@ -2,7 +2,8 @@
 
 The reference for "counted once" is a clean rebuild: `Rebuilder.verify` replays the whole
 topic into a fresh version up to the live version's positions and compares every table,
-per customer (timeline, profile counters, purchases) and whole (channel counters).
+per customer (timeline, profile counters, purchases, score state) and whole (channel
+counters).
 """
 
 from __future__ import annotations

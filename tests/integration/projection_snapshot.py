@@ -11,7 +11,9 @@ from projections.postgres.tables import build_tables
 
 def snapshot(engine: sa.Engine, schema: str) -> dict[str, list[tuple[Any, ...]]]:
     t = build_tables(schema)
-    tables = [t.timeline, t.customers, t.purchases, t.channel_daily]
+    # score_state too: its sums are exact and order-free, so a run with faults, kills and
+    # redeliveries must leave it byte for byte as a clean run does (nothing folded twice).
+    tables = [t.timeline, t.customers, t.purchases, t.channel_daily, t.score_state]
     out: dict[str, list[tuple[Any, ...]]] = {}
     with engine.connect() as conn:
         for table in tables:
