@@ -78,6 +78,12 @@ class MoneyState:
     def refund_count(self) -> int:
         return sum(r.count for r in self.refunds.values())
 
+    def remember_order(self, order_id: str, order: tuple[datetime, str, Decimal, Decimal]) -> None:
+        """Keep an order's latest purchase (by time, then event id)."""
+        held = self.orders.get(order_id)
+        if held is None or order[:2] > held[:2]:
+            self.orders[order_id] = order
+
 
 @dataclass
 class ScoreState:
@@ -149,9 +155,7 @@ class ScoreState:
         money.contribution += contribution
         money.compounded.add(compounded)
         if (order_id := p["o"]) is not None:
-            held = money.orders.get(order_id)
-            if held is None or (at, event_id) > held[:2]:
-                money.orders[order_id] = (at, event_id, amount, contribution)
+            money.remember_order(order_id, (at, event_id, amount, contribution))
 
     def _refund(self, at: datetime, r: Mapping[str, Any], params: ScoreParameters) -> None:
         amount = Decimal(r["a"])
@@ -196,9 +200,7 @@ class ScoreState:
             mine.contribution += theirs.contribution
             mine.compounded.merge(theirs.compounded)
             for order_id, order in theirs.orders.items():
-                held = mine.orders.get(order_id)
-                if held is None or order[:2] > held[:2]:
-                    mine.orders[order_id] = order
+                mine.remember_order(order_id, order)
             for order_ref, sums in theirs.refunds.items():
                 into = mine.refunds.setdefault(order_ref, RefundSums())
                 into.amount += sums.amount
@@ -211,14 +213,16 @@ class ScoreState:
                     mine.stated[category] = stated
 
     # -- storage: a JSON document, exact (money as decimal text, sums as ExactSum text) ----
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, *, with_orders: bool = True) -> dict[str, Any]:
+        """The state as JSON; without its orders (one per purchase with an order id, so
+        they grow with the history) where they are kept apart, as PostgreSQL does."""
         return {
             "last": _iso(self.last_at),
             "tickets": self.tickets,
             "engagement": {c: v.to_text() for c, v in sorted(self.engagement.items())},
             "refused": None if self.refused is None else [_iso(self.refused[0]), *self.refused[1:]],
             "beyond_range": self.beyond_range,
-            "money": {c: _money_json(m) for c, m in sorted(self.money.items())},
+            "money": {c: _money_json(m, with_orders) for c, m in sorted(self.money.items())},
         }
 
     @classmethod
@@ -232,6 +236,16 @@ class ScoreState:
             refused=None if refused is None else (_required_at(refused[0]), refused[1], refused[2]),
             beyond_range=doc.get("beyond_range"),
         )
+
+
+def refunded_orders(state: ScoreState) -> list[tuple[str, str]]:
+    """(currency, order id) of every order a refund names: what reads need of orders."""
+    return sorted(
+        (currency, order_id)
+        for currency, money in state.money.items()
+        for order_id in money.refunds
+        if order_id is not None
+    )
 
 
 def state_of(
@@ -448,18 +462,14 @@ def _at(text: str | None) -> datetime | None:
     return None if text is None else datetime.fromisoformat(text)
 
 
-def _money_json(m: MoneyState) -> dict[str, Any]:
-    return {
+def _money_json(m: MoneyState, with_orders: bool) -> dict[str, Any]:
+    doc: dict[str, Any] = {
         "purchases": m.purchases,
         "first": _iso(m.first_at),
         "last": _iso(m.last_at),
         "days": {str(d): str(s) for d, s in sorted(m.spend_by_day.items())},
         "contribution": str(m.contribution),
         "compounded": m.compounded.to_text(),
-        "orders": {
-            o: [_iso(at), event_id, str(amount), str(contribution)]
-            for o, (at, event_id, amount, contribution) in sorted(m.orders.items())
-        },
         "refunds": sorted(
             ([o, str(r.amount), r.compounded.to_text(), r.count] for o, r in m.refunds.items()),
             key=lambda row: (row[0] is not None, row[0] or ""),
@@ -470,6 +480,12 @@ def _money_json(m: MoneyState) -> dict[str, Any]:
             for k, (at, event_id, total, w, days) in sorted(m.stated.items())
         },
     }
+    if with_orders:
+        doc["orders"] = {
+            o: [_iso(at), event_id, str(amount), str(contribution)]
+            for o, (at, event_id, amount, contribution) in sorted(m.orders.items())
+        }
+    return doc
 
 
 def _money_from_json(doc: Mapping[str, Any]) -> MoneyState:
@@ -482,7 +498,7 @@ def _money_from_json(doc: Mapping[str, Any]) -> MoneyState:
         compounded=ExactSum.from_text(doc["compounded"]),
         orders={
             o: (_required_at(at), event_id, Decimal(amount), Decimal(contribution))
-            for o, (at, event_id, amount, contribution) in doc["orders"].items()
+            for o, (at, event_id, amount, contribution) in doc.get("orders", {}).items()
         },
         refunds={
             o: RefundSums(Decimal(amount), ExactSum.from_text(compounded), count)

@@ -27,7 +27,7 @@ from projections.postgres.history import customer_history
 from projections.postgres.identity import Customer, find_customer
 from projections.postgres.tables import ANALYST_SCHEMA, build_tables
 from projections.profile_rows import from_row, to_row
-from projections.score_state import ScoreState, combined, current_scores
+from projections.score_state import ScoreState, combined, current_scores, refunded_orders
 from projections.scores import DEFAULT_PARAMETERS, ScoreParameters, score_customer
 from schemas import Channel
 
@@ -315,6 +315,18 @@ def _scores_from_state(
         {"keys": who.keys},
     ).scalars()  # as text for orjson: psycopg2's json is several times slower
     state = combined(ScoreState.from_json(orjson.loads(doc)) for doc in states)
+    if refunded := refunded_orders(state):  # the orders refunds take their share back from
+        orders = conn.execute(
+            sa.text(
+                f"""SELECT currency, order_id, at, event_id::text, amount, contribution
+                      FROM {ANALYST_SCHEMA}.score_orders
+                     WHERE key = ANY(:keys) AND (currency, order_id) IN
+                           (SELECT * FROM unnest(CAST(:c AS text[]), CAST(:o AS text[])))"""
+            ),
+            {"keys": who.keys, "c": [c for c, _ in refunded], "o": [o for _, o in refunded]},
+        )
+        for currency, order_id, at, event_id, amount, contribution in orders:
+            state.money[currency].remember_order(order_id, (at, event_id, amount, contribution))
     row = current_scores(state, who.customer_id, as_of=as_of)
     return None if row is None else {**row, "computed_from": "score_state"}
 

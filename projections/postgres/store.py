@@ -34,7 +34,12 @@ from projections.identity import DEFAULT_RULES, IdentityRules, evidence_of
 from projections.postgres import views
 from projections.postgres.bulk import insert_rows, json_text, upsert_all_columns
 from projections.postgres.identity import Known, Recorded, fold_identity
-from projections.postgres.score_backfill import backfill_score_state
+from projections.postgres.score_backfill import (
+    LATEST_ORDER,
+    ORDER_COLUMNS,
+    backfill_score_state,
+    order_rows,
+)
 from projections.postgres.tables import Tables, build_tables
 from projections.profile import Profile
 from projections.profile_rows import from_row, to_row
@@ -391,12 +396,15 @@ def _fold_score_state(conn: sa.Connection, t: Tables, entries: list[TimelineEntr
         )
     }
     rows = []
+    orders = []
     for key in sorted(by_key):
-        state = current.get(key) or ScoreState()
+        state = current.get(key) or ScoreState()  # read without orders: this batch's only
         for entry in by_key[key]:
             state.fold(str(entry.event_id), entry.occurred_at, entry.score_inputs)
-        rows.append((key, json_text(state.to_json())))
+        rows.append((key, json_text(state.to_json(with_orders=False))))
+        orders += order_rows(key, state)
     insert_rows(conn, s, ("customer_id", "state"), rows, on_conflict=upsert_all_columns(s))
+    insert_rows(conn, t.score_orders, ORDER_COLUMNS, orders, on_conflict=LATEST_ORDER)
 
 
 def _advance(conn: sa.Connection, t: Tables, fresh: Sequence[PositionedEvent]) -> None:

@@ -26,6 +26,7 @@ class Tables:
     positions: sa.Table
     scores: sa.Table
     score_state: sa.Table
+    score_orders: sa.Table
     identity_nodes: sa.Table
     identity_keys: sa.Table
     identity_edges: sa.Table
@@ -138,6 +139,19 @@ def build_tables(schema: str) -> Tables:
         sa.Column("customer_id", sa.Text, primary_key=True),
         sa.Column("state", JSONB, nullable=False),
     )
+    # Per key, the latest purchase of each order (a refund takes back its order's share):
+    # apart from the state, which they would make grow with every purchase.
+    score_orders = sa.Table(
+        "score_orders",
+        md,
+        sa.Column("customer_id", sa.Text, primary_key=True),
+        sa.Column("currency", sa.Text, primary_key=True),
+        sa.Column("order_id", sa.Text, primary_key=True),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("event_id", UUID(as_uuid=True), nullable=False),
+        sa.Column("amount", sa.Numeric, nullable=False),
+        sa.Column("contribution", sa.Numeric, nullable=False),
+    )
     # The identity graph (projections/identity.py): every identifier with the customer it
     # resolves to, the partition keys rows are filed under, and the edges with evidence.
     identity_nodes = sa.Table(
@@ -184,6 +198,7 @@ def build_tables(schema: str) -> Tables:
         positions,
         scores,
         score_state,
+        score_orders,
         identity_nodes,
         identity_keys,
         identity_edges,

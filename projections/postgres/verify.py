@@ -17,7 +17,7 @@ from projections.postgres.tables import Tables, build_tables
 from projections.store import Difference
 
 # `rec` as the row alias: a bare `t` would be the scores table's column T, not the row.
-_PER_CUSTOMER = ("timeline", "customers", "purchases", "scores", "score_state")
+_PER_CUSTOMER = ("timeline", "customers", "purchases", "scores", "score_state", "score_orders")
 _WHOLE = ("channel_daily", "identity_nodes", "identity_keys", "identity_edges")
 
 

@@ -63,6 +63,9 @@ def _view_sql(schema: str) -> dict[str, str]:
         "channel_daily": f"SELECT * FROM {s}.channel_daily",
         "scores": f"SELECT * FROM {s}.scores",
         "score_state": f"SELECT customer_id AS key, state FROM {s}.score_state",
+        "score_orders": f"""
+            SELECT customer_id AS key, currency, order_id, at, event_id, amount, contribution
+              FROM {s}.score_orders""",
         "customer_channels": f"""
             SELECT coalesce(n.customer_id, c.customer_id) AS customer_id, kv.key AS channel,
                    sum(kv.value::int)::int AS events,
