@@ -32,9 +32,12 @@ from typing import Any
 
 from projections.errors import AsOfOutOfRange, ScoringInputError
 from projections.exact_sum import ExactSum
-from projections.scores import DEFAULT_PARAMETERS, ScoreParameters
-from projections.value.common import DAYS_PER_YEAR, YEAR, ZERO
-from projections.value.summary import DAILY
+from projections.scores import DEFAULT_PARAMETERS, ScoreParameters, primary_currency
+from projections.value.activity import activity_ratio
+from projections.value.common import ZERO
+from projections.value.lifetime import compounded, discounted, purchase_periods_per_year
+from projections.value.summary import DAILY, summary_figures
+from projections.value.wallet import per_year
 
 EPOCH = datetime(2000, 1, 1, tzinfo=UTC)  # compounding and decay are kept relative to it
 _DAY = timedelta(days=1)
@@ -323,19 +326,13 @@ def _currencies(state: ScoreState) -> tuple[str | None, list[str]]:
         for currency, m in state.money.items()
         if m.purchases or m.refund_count or m.statements
     }
-    if not weight:
-        return None, []
-    primary = max(weight, key=lambda currency: (*weight[currency], currency))
-    return primary, sorted(weight.keys() - {primary})
+    return primary_currency(weight)
 
 
 def _summary(money: MoneyState, as_of: datetime) -> tuple[int, int, int, float] | None:
     if not money.spend_by_day:
         return None
-    first, last = min(money.spend_by_day), max(money.spend_by_day)
-    repeat = [spend for day, spend in sorted(money.spend_by_day.items()) if day != first]
-    monetary = float(sum(repeat, ZERO) / len(repeat)) if repeat else 0.0
-    return len(repeat), last - first, DAILY.index(as_of) - first, monetary
+    return summary_figures(money.spend_by_day, DAILY.index(as_of))
 
 
 def _p_active(
@@ -343,9 +340,7 @@ def _p_active(
 ) -> float | None:
     if n == 0 or first is None or last is None:
         return None
-    window = as_of - first
-    ratio = 1.0 if window == timedelta(0) else (last - first) / window
-    return float(ratio**n)
+    return float(activity_ratio(first, last, as_of) ** n)
 
 
 def _refunded(money: MoneyState, params: ScoreParameters) -> list[tuple[Decimal, RefundSums]]:
@@ -376,13 +371,13 @@ def _clv(money: MoneyState, as_of: datetime, params: ScoreParameters) -> float:
         return 0.0
     frequency, _, age, _ = summary
     per_period = float(money.contribution) / (frequency + 1)
-    periods_per_year = frequency / age * DAILY.per_year if age else 0.0
+    periods_per_year = purchase_periods_per_year(frequency, age, DAILY)
     retention = 1.0
     if params.weight_clv_by_p_active:
         retention = _p_active(money.purchases, money.first_at, money.last_at, as_of) or 0.0
-    yearly = per_period * periods_per_year * retention
-    discount = 1.0 + params.annual_rate
-    return sum(yearly / discount**year for year in range(1, params.horizon_years + 1))
+    return discounted(
+        per_period * periods_per_year * retention, params.annual_rate, params.horizon_years
+    )
 
 
 def _net_contribution(money: MoneyState, tickets: int, params: ScoreParameters) -> Decimal:
@@ -399,8 +394,8 @@ def _share_of_wallet(money: MoneyState) -> float | None:
     with_us = size = 0.0
     for _, (_, _, total, stated_with_us, days) in sorted(money.stated.items()):
         assert stated_with_us is not None  # checked by the caller
-        with_us += float(stated_with_us) * DAYS_PER_YEAR / days
-        size += float(max(total, stated_with_us)) * DAYS_PER_YEAR / days
+        with_us += per_year(stated_with_us, days)
+        size += per_year(max(total, stated_with_us), days)
     return with_us / size if size > 0 else None
 
 
@@ -429,16 +424,7 @@ def _other_currency(
 
 # -- helpers --------------------------------------------------------------------------------
 def _growth(params: ScoreParameters, later: datetime, earlier: datetime) -> float:
-    """(1 + annual rate) ** years from `earlier` to `later`, as PCV compounds."""
-    years = (later - earlier) / YEAR
-    growth = 1.0 + params.annual_rate
-    try:
-        return math.pow(growth, years)
-    except OverflowError:
-        raise AsOfOutOfRange(
-            f"{years:,.0f} years of compounding at {params.annual_rate:.0%} a year from "
-            f"{earlier.date().isoformat()} is beyond any number"
-        ) from None
+    return compounded(1.0 + params.annual_rate, later, earlier)
 
 
 def _split(x: float) -> tuple[int, float]:

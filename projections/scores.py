@@ -92,6 +92,14 @@ def currencies(history: CustomerHistory, as_of: datetime) -> tuple[str | None, l
         if when <= as_of:
             n, latest, other = weight.get(currency, (0, never, 0))
             weight[currency] = (n, latest, other + 1)
+    return primary_currency(weight)
+
+
+def primary_currency(
+    weight: Mapping[str, tuple[int, datetime, int]],
+) -> tuple[str | None, list[str]]:
+    """The primary currency and the others, from each currency's (purchases, latest
+    purchase, refunds and statements): most purchases, then latest, then most other."""
     if not weight:
         return None, []
     primary = max(weight, key=lambda currency: (*weight[currency], currency))

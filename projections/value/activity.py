@@ -19,6 +19,13 @@ class ActivityProbability:
     event_ids: tuple[UUID, ...]
 
 
+def activity_ratio(acquisition: datetime, last_purchase: datetime, as_of: datetime) -> float:
+    """T_ratio = (last purchase - acquisition) / (as_of - acquisition); 1.0 when both
+    are the same instant (0/0). P(Active) = T_ratio ** purchases."""
+    window = as_of - acquisition
+    return 1.0 if window == timedelta(0) else (last_purchase - acquisition) / window
+
+
 def probability_active(
     purchases: Iterable[Purchase], *, as_of: datetime, acquired_at: datetime | None = None
 ) -> ActivityProbability | None:
@@ -50,8 +57,7 @@ def probability_active(
                 f"({first.isoformat()}); acquisition cannot follow it"
             )
     acquisition = acquired_at or first
-    window = as_of - acquisition
-    ratio = 1.0 if window == timedelta(0) else (last - acquisition) / window
+    ratio = activity_ratio(acquisition, last, as_of)
     return ActivityProbability(
         value=ratio ** len(observed),
         inputs=frozen_inputs(

@@ -89,12 +89,12 @@ def past_customer_value(
     for purchase in observed:
         contribution = params.margin.contribution(purchase)
         gross += contribution
-        value += float(contribution) * _compounded(growth, as_of, purchase.occurred_at)
+        value += float(contribution) * compounded(growth, as_of, purchase.occurred_at)
     refunded = ZERO
     for refund in observed_refunds:
         taken_back = params.margin.refunded_contribution(refund, orders)
         refunded += taken_back
-        value -= float(taken_back) * _compounded(growth, as_of, refund.occurred_at)
+        value -= float(taken_back) * compounded(growth, as_of, refund.occurred_at)
     return PastValue(
         value=value,
         inputs=frozen_inputs(
@@ -111,7 +111,8 @@ def past_customer_value(
     )
 
 
-def _compounded(growth: float, as_of: datetime, at: datetime) -> float:
+def compounded(growth: float, as_of: datetime, at: datetime) -> float:
+    """growth ** (years from `at` to `as_of`); AsOfOutOfRange beyond a float's range."""
     years = (as_of - at) / YEAR
     try:
         return math.pow(growth, years)
@@ -150,6 +151,17 @@ class LifetimeValue:
     event_ids: tuple[UUID, ...]
 
 
+def purchase_periods_per_year(frequency: int, age: int, period: PeriodRule) -> float:
+    """Repeat purchase periods per period of observed life, scaled to a year (0 at age 0)."""
+    return frequency / age * period.per_year if age else 0.0
+
+
+def discounted(yearly: float, annual_rate: float, horizon_years: int) -> float:
+    """sum_{t=1..H} yearly / (1 + r) ** t."""
+    discount = 1.0 + annual_rate
+    return sum(yearly / discount**year for year in range(1, horizon_years + 1))
+
+
 def customer_lifetime_value(
     purchases: Iterable[Purchase],
     *,
@@ -182,16 +194,13 @@ def customer_lifetime_value(
     total_contribution = sum((params.margin.contribution(p) for p in observed), ZERO)
     purchase_periods = summary.frequency + 1
     per_period = float(total_contribution) / purchase_periods
-    periods_per_year = (
-        summary.frequency / summary.age * params.period.per_year if summary.age else 0.0
-    )
+    periods_per_year = purchase_periods_per_year(summary.frequency, summary.age, params.period)
     retention = 1.0
     if params.weight_by_p_active:
         activity = probability_active(observed, as_of=as_of, acquired_at=acquired_at)
         retention = activity.value if activity is not None else 0.0
     yearly_margin = per_period * periods_per_year * retention
-    discount = 1.0 + params.annual_discount_rate
-    value = sum(yearly_margin / discount**year for year in range(1, params.horizon_years + 1))
+    value = discounted(yearly_margin, params.annual_discount_rate, params.horizon_years)
     return LifetimeValue(
         value=value,
         yearly_margin=yearly_margin,

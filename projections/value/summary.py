@@ -78,6 +78,17 @@ class PurchaseSummary:
         }
 
 
+def summary_figures(
+    spend_by_period: Mapping[int, Decimal], as_of_period: int
+) -> tuple[int, int, int, float]:
+    """(frequency, recency, age, monetary value) from the spend of each period with a
+    purchase (not empty) and the period holding as_of: `PurchaseSummary`'s closed form."""
+    first, last = min(spend_by_period), max(spend_by_period)
+    repeat_spend = [spend for index, spend in spend_by_period.items() if index != first]
+    monetary = float(sum(repeat_spend, ZERO) / len(repeat_spend)) if repeat_spend else 0.0
+    return len(repeat_spend), last - first, as_of_period - first, monetary
+
+
 def summarize_purchases(
     purchases: Iterable[Purchase], *, as_of: datetime, period: PeriodRule = DAILY
 ) -> PurchaseSummary | None:
@@ -100,13 +111,11 @@ def summarize_purchases(
     for purchase in observed:
         index = period.index(purchase.occurred_at)
         spend_by_period[index] = spend_by_period.get(index, ZERO) + purchase.amount
-    first, last = min(spend_by_period), max(spend_by_period)
-    repeat_spend = [spend for index, spend in spend_by_period.items() if index != first]
-    monetary = float(sum(repeat_spend, ZERO) / len(repeat_spend)) if repeat_spend else 0.0
+    frequency, recency, age, monetary = summary_figures(spend_by_period, period.index(as_of))
     return PurchaseSummary(
-        frequency=len(repeat_spend),
-        recency=last - first,
-        age=period.index(as_of) - first,
+        frequency=frequency,
+        recency=recency,
+        age=age,
         monetary_value=monetary,
         inputs=frozen_inputs(
             as_of=as_of,

@@ -77,9 +77,9 @@ def share_of_wallet(
     for category, statement in sorted(latest.items()):
         categories[category] = _category_share(statement, observed)
     currency = single_currency("stated category spend", categories.values())
-    yearly_with_us = sum(_per_year(c.with_us, c.period_days) for c in categories.values())
-    yearly_size = sum(_per_year(c.size_of_wallet, c.period_days) for c in categories.values())
-    yearly_headroom = sum(_per_year(c.headroom, c.period_days) for c in categories.values())
+    yearly_with_us = sum(per_year(c.with_us, c.period_days) for c in categories.values())
+    yearly_size = sum(per_year(c.size_of_wallet, c.period_days) for c in categories.values())
+    yearly_headroom = sum(per_year(c.headroom, c.period_days) for c in categories.values())
     return ShareOfWallet(
         categories=MappingProxyType(categories),
         overall_share=yearly_with_us / yearly_size if yearly_size > 0 else None,
@@ -135,5 +135,5 @@ def _statement_order(statement: StatedCategorySpend) -> tuple[datetime, str]:
     return statement.stated_at, str(statement.event_id or "")
 
 
-def _per_year(amount: Decimal, period_days: int) -> float:
+def per_year(amount: Decimal, period_days: int) -> float:
     return float(amount) * DAYS_PER_YEAR / period_days
