@@ -12,7 +12,7 @@ definitions, never from a caller.
 from __future__ import annotations
 
 import io
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import date
 from typing import Any
 
@@ -27,6 +27,13 @@ def json_text(value: Any) -> str | None:
 
 # Below this many rows the staging table's extra statements cost more than they save.
 COPY_MIN_ROWS = 32
+# Each COPY carries at most this much. A larger one can fill the server's TCP receive
+# window faster than the backend drains it; on loopback (a 64 KiB MSS) the window then
+# stays shut until the sender's 200 ms probe: a 275 KB COPY of 1,000 timeline rows
+# stalled 200 ms in about one batch of ten (TcpExtTCPToZeroWindowAdv counted each one),
+# 20 µs an event on average. At 64 KiB no window closed; the extra COPYs cost ~0.3 ms a
+# batch of 1,000 rows.
+COPY_CHUNK_BYTES = 64 * 1024
 
 
 def insert_rows(
@@ -65,7 +72,8 @@ def _copy_insert(
             f"CREATE TEMP TABLE IF NOT EXISTS {stage} (LIKE {target} INCLUDING DEFAULTS) "
             "ON COMMIT DELETE ROWS"
         )
-        cursor.copy_expert(f"COPY {stage} ({names}) FROM STDIN", io.StringIO(copy_text(rows)))
+        for chunk in copy_chunks(copy_text(rows).encode(), COPY_CHUNK_BYTES):
+            cursor.copy_expert(f"COPY {stage} ({names}) FROM STDIN", io.BytesIO(chunk))
         # In key order: concurrent writers (two live workers, the replay's processes) take
         # their row locks in one order and cannot deadlock.
         order = ", ".join(c.name for c in table.primary_key.columns)
@@ -112,6 +120,20 @@ def _conflict_clause(on_conflict: str, returning: str | None) -> str:
 def copy_text(rows: Iterable[tuple[Any, ...]]) -> str:
     """Rows in COPY's text format: tab-separated fields, \\N for NULL, one row a line."""
     return "".join("\t".join(map(_copy_field, row)) + "\n" for row in rows)
+
+
+def copy_chunks(data: bytes, limit: int) -> Iterator[bytes]:
+    """`data` (whole COPY lines) in pieces of at most `limit` bytes, cut at line ends; a
+    line longer than `limit` is a piece of its own."""
+    start = 0
+    while start < len(data):
+        if len(data) - start <= limit:
+            end = len(data)
+        else:
+            cut = data.rfind(b"\n", start, start + limit)
+            end = (cut if cut >= 0 else data.index(b"\n", start)) + 1
+        yield data[start:end]
+        start = end
 
 
 def _copy_field(value: Any) -> str:

@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from infra.settings import Settings
+from projections.postgres import bulk
 from projections.postgres.bulk import COPY_MIN_ROWS, insert_rows, json_text
 from projections.postgres.store import create_schema, make_engine
 
@@ -49,12 +50,20 @@ def engine(rapport_settings: Settings) -> sa.Engine:
     return engine
 
 
-@pytest.mark.parametrize("rows", [COPY_MIN_ROWS + 5, 3], ids=["copy", "values"])
+@pytest.mark.parametrize(
+    ("rows", "copy_bytes"),
+    [(COPY_MIN_ROWS + 5, bulk.COPY_CHUNK_BYTES), (COPY_MIN_ROWS + 5, 64), (3, None)],
+    ids=["copy", "copy-in-pieces", "values"],
+)
 @settings(
     max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(data=st.data())
-def test_rows_come_back_exactly_as_written(engine: sa.Engine, rows: int, data: Any) -> None:
+def test_rows_come_back_exactly_as_written(
+    engine: sa.Engine, rows: int, copy_bytes: int | None, data: Any, monkeypatch: Any
+) -> None:
+    # 64 bytes: every batch spans many COPYs, and most rows are longer than a piece.
+    monkeypatch.setattr(bulk, "COPY_CHUNK_BYTES", copy_bytes or bulk.COPY_CHUNK_BYTES)
     customers = data.draw(st.lists(customer, min_size=rows, max_size=rows))
     purchases = data.draw(st.lists(purchase, min_size=rows, max_size=rows))
     ids = [f"c-{uuid.uuid4()}" for _ in customers]
