@@ -5,7 +5,9 @@ only once each record of the batch is either stored or parked in the dead-letter
 
 1. Read the stored positions; records below them are redelivered and dropped. A batch
    that would jump past a stored position (the database is behind the log) raises
-   `PositionGap`, unless the records in between are gone from the log.
+   `PositionGap`, unless the records in between are gone from the log. A batch that goes
+   on exactly where this pipeline's last stored batch ended takes that position without
+   asking (the store checks it again inside its transaction).
 2. Decode each record; one the contract refuses is parked (stage `decode`).
 3. Store the batch in one transaction. If that fails because of one record (see
    `streams.faults`), that record is found, by its name when the projection code names it
@@ -139,20 +141,47 @@ class BatchPipeline:
     health: Health = field(default_factory=Health)
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     stop: threading.Event = field(default_factory=threading.Event)
+    # Next offset per partition as of this pipeline's last stored batch. Only a shortcut:
+    # the store compares every batch with its stored positions in its own transaction, so
+    # a stale entry (another worker moved on) costs a refused batch, never a lost record.
+    _stored_next: dict[PartitionKey, int] = field(default_factory=dict)
 
     def run(self, records: Sequence[LogRecord]) -> BatchOutcome:
         """Store or park every record of `records`; see the module's docstring."""
         outcome = BatchOutcome()
         if not records:
             return outcome
-        keys = {(r.topic, r.partition) for r in records}
-        stored = self._until_done(lambda: self.store.positions(keys))
-        fresh = [r for r in records if r.offset >= stored.get((r.topic, r.partition), 0)]
-        outcome.redelivered = len(records) - len(fresh)
-        log_starts = self._log_starts_for_gaps(fresh, stored)
-        batch = [self._decoded(record, outcome) for record in fresh]
-        by_position = {(r.topic, r.partition, r.offset): r for r in fresh}
-        self._store(batch, by_position, log_starts, outcome)
+        first: dict[PartitionKey, int] = {}
+        for r in records:
+            key = (r.topic, r.partition)
+            first[key] = min(r.offset, first.get(key, r.offset))
+        # A batch the store refuses after the shortcut (the database is behind it: restored
+        # from a backup) is run again from the database's positions; nothing of it was
+        # stored, and the dead-letter writer never parks a position twice.
+        if all(self._stored_next.get(key) == offset for key, offset in first.items()):
+            try:
+                return self._run(records, {key: self._stored_next[key] for key in first})
+            except PositionGap:
+                pass
+        return self._run(records, self._until_done(lambda: self.store.positions(set(first))))
+
+    def _run(
+        self, records: Sequence[LogRecord], stored: Mapping[PartitionKey, int]
+    ) -> BatchOutcome:
+        outcome = BatchOutcome()
+        try:
+            fresh = [r for r in records if r.offset >= stored.get((r.topic, r.partition), 0)]
+            outcome.redelivered = len(records) - len(fresh)
+            log_starts = self._log_starts_for_gaps(fresh, stored)
+            batch = [self._decoded(record, outcome) for record in fresh]
+            by_position = {(r.topic, r.partition, r.offset): r for r in fresh}
+            self._store(batch, by_position, log_starts, outcome)
+        except BaseException:
+            self._stored_next.clear()  # ask the database next time
+            raise
+        for r in fresh:
+            key = (r.topic, r.partition)
+            self._stored_next[key] = max(r.offset + 1, self._stored_next.get(key, 0))
         self.health.progressed(outcome.projected, outcome.parked)
         return outcome
 

@@ -55,8 +55,10 @@ class FlakyStore:
     outages: int = 0  # the next this many calls fail with a lost connection
     refused_event_ids: set[Any] = field(default_factory=set)  # rows the database refuses
     calls: int = 0
+    position_reads: int = 0
 
     def positions(self, keys: set[tuple[str, int]]) -> dict[tuple[str, int], int]:
+        self.position_reads += 1
         self._maybe_down()
         return self.inner.positions(keys)
 
@@ -228,6 +230,45 @@ def test_a_batch_past_the_stored_position_raises_unless_the_log_lost_those_recor
     retention = BatchPipeline(store, dlq, lambda keys: dict.fromkeys(keys, 100), retry=FAST)
     assert retention.run(records).projected == len(events)
     assert store.inner.stored_positions[(TOPIC, 0)] == 100 + len(events)
+
+
+def test_a_batch_going_on_from_the_last_one_stored_skips_reading_positions() -> None:
+    records = _records([encode_event(e) for e in mixed_events(2, 10, seed=4)])
+    store, dlq = FlakyStore(), FakeDeadLetters()
+    pipeline = _pipeline(store, dlq)
+    pipeline.run(records[:9])
+    pipeline.run(records[9:15])
+    assert store.position_reads == 1
+    pipeline.run(records[12:])  # overlaps what was stored: the database decides
+    assert store.position_reads == 2
+    assert len(store.inner.timeline) == len(records)
+
+
+def test_when_another_writer_moved_on_the_store_drops_what_it_already_has() -> None:
+    records = _records([encode_event(e) for e in mixed_events(2, 10, seed=5)], partitions=1)
+    store, dlq = FlakyStore(), FakeDeadLetters()
+    ours, theirs = _pipeline(store, dlq), _pipeline(store, dlq)
+    ours.run(records[:8])
+    theirs.run(records[8:14])  # a rebalance: another worker took the partition meanwhile
+    outcome = ours.run(records[8:14])  # goes on from our last batch, so asks nothing
+    assert (outcome.projected, outcome.redelivered) == (0, 6)
+    assert len(store.inner.timeline) == 14
+
+
+def test_a_database_behind_the_last_batch_is_asked_before_anything_is_skipped() -> None:
+    records = _records([encode_event(e) for e in mixed_events(2, 10, seed=6)], partitions=1)
+    store, dlq = FlakyStore(), FakeDeadLetters()
+    pipeline = _pipeline(store, dlq)
+    pipeline.run(records[:10])
+    store.inner = InMemoryStore()  # restored from a backup taken before any of it
+    with pytest.raises(PositionGap, match=r"touchpoints/0: stored 0, got 10"):
+        pipeline.run(records[10:])
+    assert not store.inner.timeline and store.position_reads == 2
+
+    # When the log no longer holds the records in between, the batch is stored.
+    gone = BatchPipeline(store, dlq, lambda keys: dict.fromkeys(keys, 10), retry=FAST)
+    gone._stored_next = {(TOPIC, 0): 10}  # as if it had stored the first ten itself
+    assert gone.run(records[10:]).projected == 10
 
 
 def test_a_stopped_pipeline_gives_up_waiting_without_storing() -> None:
