@@ -88,6 +88,11 @@ def test_bad_requests_name_the_problem(projected) -> None:  # type: ignore[no-un
             missing.status_code == 404 and missing.json()["error"] == "customer 'nobody' not found"
         )
         assert httpx.get(f"{base}/v1/customers/nobody/profile").status_code == 404
+        # A known customer whose filters leave nothing is an empty page, not a 404.
+        before_anything = httpx.get(
+            f"{base}/v1/customers/cust-00001/timeline", params={"until": "1990-01-01T00:00:00Z"}
+        )
+        assert before_anything.status_code == 200 and before_anything.json()["events"] == []
         for params, parameter in (
             ({"limit": 0}, "limit"),
             ({"channel": "fax"}, "channel"),
