@@ -18,6 +18,7 @@ here goes through that.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Mapping
 from datetime import datetime
@@ -116,6 +117,14 @@ class CustomerRef(Frozen):
 
     def identifiers(self) -> list[str]:
         """Every identifier as 'kind:value', the strongest first."""
+        return list(self.identifier_tuple)
+
+    # The reference is immutable, and a worker asks for its identifiers several times an
+    # event (key, identity evidence, profile): computed once. pydantic keeps cached
+    # properties out of equality, hashing and serialisation.
+    @functools.cached_property
+    def identifier_tuple(self) -> tuple[str, ...]:
+        """identifiers(), as a tuple computed once."""
         found: list[str] = []
         if self.customer_id:
             found.append(f"customer:{self.customer_id}")
@@ -127,12 +136,12 @@ class CustomerRef(Frozen):
         found += [f"social:{net}:{handle}" for net, handle in sorted(self.social_handles.items())]
         if self.anonymous_id:
             found.append(f"anon:{self.anonymous_id}")
-        return found
+        return tuple(found)
 
-    @property
+    @functools.cached_property
     def partition_key(self) -> str:
         """The Kafka key: all events of one customer land in one partition, in order."""
-        return self.customer_id or self.identifiers()[0]
+        return self.customer_id or self.identifier_tuple[0]
 
 
 class Payload(Frozen):
