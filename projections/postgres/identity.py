@@ -112,14 +112,16 @@ def fold_identity(
     tell it (see `_plan_new_identifiers`); what it cannot is resolved region by region."""
     keys = {e.key: e.key_node for e in evidence if e.key not in known.keys}
     candidates = sorted({n for e in evidence for n in e.nodes} - known.nodes)
-    # Arrays, one statement each: these tables take a few new rows per batch.
-    conn.execute(
-        sa.text(
-            f"INSERT INTO {_name(t.identity_keys)} (key, node) "
-            "SELECT * FROM unnest(CAST(:k AS text[]), CAST(:n AS text[])) ON CONFLICT DO NOTHING"
-        ),
-        {"k": list(keys), "n": list(keys.values())},
-    )
+    # Arrays, one statement each: these tables take a few new rows per batch, and none once
+    # a customer base is known (then a batch costs no statement here).
+    if keys:
+        conn.execute(
+            sa.text(
+                f"INSERT INTO {_name(t.identity_keys)} (key, node) SELECT * FROM "
+                "unnest(CAST(:k AS text[]), CAST(:n AS text[])) ON CONFLICT DO NOTHING"
+            ),
+            {"k": list(keys), "n": list(keys.values())},
+        )
     recorded = Recorded(set(keys), set(candidates))
     evidence = [known.unsettled(e) for e in evidence]
     pairs = sorted(
