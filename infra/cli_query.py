@@ -139,7 +139,7 @@ def register(app: typer.Typer, out: Console, settings_factory: Any) -> None:
             return
         out.print(scores_table(customer, data))
         if explain:
-            print_json(out, data["lineage"])
+            print_json(out, {**data["lineage"], "base": data["base_lineage"]})
 
     @app.command("refresh-scores")
     def refresh_scores_cmd(

@@ -206,6 +206,34 @@ class CustomerScores:
         return out
 
 
+def base_lineage(scored: Iterable[CustomerScores]) -> list[tuple[str, str, dict[str, Any]]]:
+    """What a scored base was ranked by, once per ranking: ('rfm', currency, its quintile
+    boundaries, base size and weights) for each currency RFM ranked within, and ('tiers',
+    '', the cut-offs, base size and rule). Each customer's scores name the rest."""
+    found: dict[tuple[str, str], dict[str, Any]] = {}
+    for s in scored:
+        if s.rfm is not None and s.rfm_input is not None:
+            rfm = s.rfm.inputs
+            found.setdefault(
+                ("rfm", s.rfm_input.currency),
+                {
+                    "base_size": rfm["base_size"],
+                    "weights": _plain(rfm["weights"]),
+                    "quintiles": _plain(rfm["quintiles"]),
+                },
+            )
+        if s.tier is not None:
+            tier = s.tier.inputs
+            found.setdefault(
+                ("tiers", ""),
+                {
+                    name: _plain(tier[name])
+                    for name in ("base_size", "most_valuable_cutoff", "growable_cutoff", "rule")
+                },
+            )
+    return [(kind, currency, lineage) for (kind, currency), lineage in sorted(found.items())]
+
+
 def _plain(value: Any) -> Any:
     """Lineage as plain JSON-ready values (read-only mappings, tuples, dataclasses...)."""
     if isinstance(value, Mapping):

@@ -301,7 +301,62 @@ def customer_scores(
     row["base"] = _plain(base) if base else None
     if explain and scores is not None:
         row["lineage"] = scores.explain()
+        row["base_lineage"] = _base_lineage(conn, who, base, params) if base else None
     return row
+
+
+def _base_lineage(
+    conn: sa.Connection, who: Customer, base: sa.RowMapping, params: ScoreParameters
+) -> dict[str, Any]:
+    """Where the customer's RFM scores and tier came from: its own inputs as of the last
+    refresh (with the events behind them) beside what the base was ranked by then (RFM's
+    quintile boundaries in the customer's currency, the tiers' cut-offs)."""
+    as_of = base["as_of"]
+    history = customer_history(conn, VIEWS, who.customer_id, who.keys, as_of=as_of)
+    mine = score_customer(history, as_of=as_of, params=params)
+    rankings = {
+        (r.kind, r.currency): r.lineage
+        for r in conn.execute(
+            sa.text(f"SELECT kind, currency, lineage FROM {ANALYST_SCHEMA}.score_bases")
+        )
+    }
+    rfm = None
+    if (measured := mine.rfm_input) is not None:
+        rfm = {
+            "scores": {
+                "recency": base["rfm_recency"],
+                "frequency": base["rfm_frequency"],
+                "monetary": base["rfm_monetary"],
+                "rfm_score": base["rfm_score"],
+            },
+            "recency_days": measured.days_since_last_purchase,
+            "frequency": measured.purchase_count,
+            "monetary": str(measured.total_spend),
+            "currency": measured.currency,
+            "event_ids": [str(e) for e in measured.event_ids],
+            "base": rankings.get(("rfm", measured.currency)),
+        }
+    return {
+        "as_of": as_of,
+        "rfm": rfm,
+        "tier": {
+            "tier": base["tier"],
+            "reason": base["tier_reason"],
+            "past_value": mine.past_value.value,
+            "lifetime_value": mine.lifetime_value.value,
+            "net_contribution": str(mine.net_contribution.value),
+            "share_of_wallet": mine.share_of_wallet.overall_share,
+            "annual_wallet_headroom": mine.share_of_wallet.annual_headroom,
+            "event_ids": sorted(
+                {
+                    str(e)
+                    for part in (mine.past_value, mine.lifetime_value, mine.net_contribution)
+                    for e in part.event_ids
+                }
+            ),
+            "base": rankings.get(("tiers", "")),
+        },
+    }
 
 
 def _scores_from_state(

@@ -30,6 +30,7 @@ class Tables:
     identity_nodes: sa.Table
     identity_keys: sa.Table
     identity_edges: sa.Table
+    score_bases: sa.Table
 
 
 def build_tables(schema: str) -> Tables:
@@ -188,6 +189,16 @@ def build_tables(schema: str) -> Tables:
         sa.Column("reason", sa.Text),
         sa.Index(f"{schema}_identity_edges_by_b", "b"),
     )
+    # What `scores refresh` ranked the base by, once per base (lineage of RFM and tiers):
+    # RFM's quintile boundaries per currency (RFM ranks within one), the tiers' cut-offs.
+    score_bases = sa.Table(
+        "score_bases",
+        md,
+        sa.Column("kind", sa.Text, primary_key=True),  # 'rfm' or 'tiers'
+        sa.Column("currency", sa.Text, primary_key=True),  # '' for tiers
+        sa.Column("as_of", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("lineage", JSONB, nullable=False),
+    )
     return Tables(
         md,
         schema,
@@ -202,4 +213,5 @@ def build_tables(schema: str) -> Tables:
         identity_nodes,
         identity_keys,
         identity_edges,
+        score_bases,
     )

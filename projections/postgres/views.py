@@ -62,6 +62,7 @@ def _view_sql(schema: str) -> dict[str, str]:
              GROUP BY 1, period, p.currency""",
         "channel_daily": f"SELECT * FROM {s}.channel_daily",
         "scores": f"SELECT * FROM {s}.scores",
+        "score_bases": f"SELECT * FROM {s}.score_bases",
         "score_state": f"SELECT customer_id AS key, state FROM {s}.score_state",
         "score_orders": f"""
             SELECT customer_id AS key, currency, order_id, at, event_id, amount, contribution

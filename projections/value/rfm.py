@@ -7,6 +7,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
+from types import MappingProxyType
 from typing import TypeVar
 from uuid import UUID
 
@@ -97,6 +98,16 @@ def score_rfm(
     recency = _quintiles([-customer.days_since_last_purchase for customer in base])
     frequency = _quintiles([customer.purchase_count for customer in base])
     monetary = _quintiles([customer.total_spend for customer in base])
+    # One record for the whole base, shared by every customer's inputs (lineage).
+    quintiles = MappingProxyType(
+        {
+            "recency_days": quintile_ranges(
+                [customer.days_since_last_purchase for customer in base], recency
+            ),
+            "frequency": quintile_ranges([customer.purchase_count for customer in base], frequency),
+            "monetary": quintile_ranges([customer.total_spend for customer in base], monetary),
+        }
+    )
     scores: dict[str, RfmScore] = {}
     for customer, r, f, m in zip(base, recency, frequency, monetary, strict=True):
         scores[customer.customer_id] = RfmScore(
@@ -113,6 +124,7 @@ def score_rfm(
                 currency=customer.currency,
                 base_size=len(base),
                 weights=(weights.recency, weights.frequency, weights.monetary),
+                quintiles=quintiles,
             ),
             event_ids=customer.event_ids,
         )
@@ -120,6 +132,18 @@ def score_rfm(
 
 
 _Ranked = TypeVar("_Ranked", int, float, Decimal)
+
+
+def quintile_ranges(
+    values: Sequence[_Ranked], scores: Sequence[int]
+) -> list[tuple[int, _Ranked, _Ranked]]:
+    """(score, lowest value, highest value) of every score some customer got: the
+    boundaries a base's quintiles fell on, best score first."""
+    ranges: dict[int, tuple[_Ranked, _Ranked]] = {}
+    for value, score in zip(values, scores, strict=True):
+        low, high = ranges.get(score, (value, value))
+        ranges[score] = (min(low, value), max(high, value))
+    return [(q, ranges[q][0], ranges[q][1]) for q in sorted(ranges, reverse=True)]
 
 
 def _quintiles(values: Sequence[_Ranked]) -> list[int]:

@@ -135,6 +135,22 @@ def test_cdnow_through_kafka_and_worker_matches_lifetimes(rapport_settings: Sett
         assert scores["clv"] == pytest.approx(top[0]["clv"])
         assert scores["base"]["tier"] == top[0]["tier"]
         assert scores["lineage"]["summary"]["event_ids"]
+        # RFM and tier lineage: the customer's inputs as of the refresh, inside the
+        # boundaries the base was ranked by, with the events behind them.
+        rfm, tier = scores["base_lineage"]["rfm"], scores["base_lineage"]["tier"]
+        assert rfm["base"]["base_size"] == 23570 and len(rfm["event_ids"]) == rfm["frequency"]
+        for measure, score in (
+            ("recency_days", "recency"),
+            ("frequency", "frequency"),
+            ("monetary", "monetary"),
+        ):
+            ranges = {q: (float(lo), float(hi)) for q, lo, hi in rfm["base"]["quintiles"][measure]}
+            low, high = ranges[rfm["scores"][score]]
+            assert low <= float(rfm[measure]) <= high, measure
+        assert tier["tier"] == top[0]["tier"] and tier["base"]["base_size"] == 23570
+        if tier["tier"] == "MVC":
+            assert tier["past_value"] >= tier["base"]["most_valuable_cutoff"]
+        assert tier["event_ids"]
         by_rfm = httpx.get(f"{base}/v1/top", params={"by": "rfm", "n": 3}).json()
         assert [r["rfm_score"] for r in by_rfm] == sorted(
             (r["rfm_score"] for r in by_rfm), reverse=True
@@ -204,5 +220,8 @@ def test_a_customer_paying_in_two_currencies_is_scored_and_breaks_nothing(
         assert (eur["currency"], eur["purchases"]) == ("EUR", 1)
         assert scores["base"]["tier"] is not None
         assert len(scores["lineage"]["currency"]["other_currencies"][0]["event_ids"]) == 1
+        # RFM ranks within a currency: the customer's RFM is USD's, among USD buyers.
+        rfm = scores["base_lineage"]["rfm"]
+        assert (rfm["currency"], rfm["frequency"], rfm["base"]["base_size"]) == ("USD", 3, 6)
         top = httpx.get(f"{base}/v1/top", params={"by": "rfm", "n": 6}).json()
         assert "two-wallets" in {r["customer_id"] for r in top}

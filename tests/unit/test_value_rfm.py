@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import random
+from collections.abc import Mapping
 from decimal import Decimal
 
 import pytest
@@ -106,3 +108,32 @@ def test_scores_do_not_depend_on_order_and_ties_always_agree(
                 assert mine.recency_score >= theirs.recency_score
             if one.total_spend > other.total_spend:
                 assert mine.monetary_score >= theirs.monetary_score
+
+
+@given(_bases)
+def test_the_lineage_names_the_boundaries_every_customer_was_scored_by(
+    measures: list[tuple[int, int, Decimal]],
+) -> None:
+    base = [RfmInput(f"c{i}", AS_OF, float(r), f, m, "USD") for i, (r, f, m) in enumerate(measures)]
+    scores = score_rfm(base)
+    quintiles = next(iter(scores.values())).inputs["quintiles"]
+    assert isinstance(quintiles, Mapping)
+    for customer in base:
+        mine = scores[customer.customer_id]
+        assert mine.inputs["quintiles"] is quintiles  # one record for the whole base
+        for measure, value, score in (
+            ("recency_days", customer.days_since_last_purchase, mine.recency_score),
+            ("frequency", customer.purchase_count, mine.frequency_score),
+            ("monetary", customer.total_spend, mine.monetary_score),
+        ):
+            ranges = {q: (low, high) for q, low, high in quintiles[measure]}
+            low, high = ranges[score]
+            assert low <= value <= high
+    for measure, better_is_higher in (
+        ("recency_days", False),
+        ("frequency", True),
+        ("monetary", True),
+    ):
+        ranges = quintiles[measure]  # best score first; ranges never overlap
+        for (_, low, high), (_, next_low, next_high) in itertools.pairwise(ranges):
+            assert (low > next_high) if better_is_higher else (high < next_low)
