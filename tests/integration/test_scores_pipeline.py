@@ -5,8 +5,10 @@ from __future__ import annotations
 import importlib.resources
 import json
 import uuid
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 import httpx
 import pandas as pd
@@ -65,6 +67,19 @@ def lifetimes_summary(frame: pd.DataFrame, observation_period_end: str) -> pd.Da
     )
 
 
+def assert_as_lifetimes(
+    mine: Mapping[str, Any], theirs: pd.Series, customer: str, *, age: str = "t"
+) -> None:
+    """One customer's summary is lifetimes' row: frequency, recency and T exactly (`age`
+    names our T), monetary value to 1e-9."""
+    assert (mine["frequency"], mine["recency"], mine[age]) == (
+        theirs["frequency"],
+        theirs["recency"],
+        theirs["T"],
+    ), customer
+    assert abs(mine["monetary_value"] - theirs["monetary_value"]) <= 1e-9, customer
+
+
 def test_cdnow_through_kafka_and_worker_matches_lifetimes(rapport_settings: Settings) -> None:
     events = _cdnow_events()
     with Publisher(rapport_settings.bootstrap, rapport_settings.topic) as publisher:
@@ -88,13 +103,7 @@ def test_cdnow_through_kafka_and_worker_matches_lifetimes(rapport_settings: Sett
     theirs = lifetimes_summary(frame, "1997-09-30")
     assert sorted(ours) == sorted(theirs.index)
     for customer, row in theirs.iterrows():
-        mine = ours[customer]
-        assert (mine["frequency"], mine["recency"], mine["T"]) == (
-            row["frequency"],
-            row["recency"],
-            row["T"],
-        ), customer
-        assert abs(mine["monetary_value"] - row["monetary_value"]) <= 1e-9, customer
+        assert_as_lifetimes(ours[customer], row, customer, age="T")
 
     # The live score state, folded by that worker, as of the log's last day (a bare date:
     # its end, inclusive): every customer equal to lifetimes with that day as the end.
@@ -110,12 +119,7 @@ def test_cdnow_through_kafka_and_worker_matches_lifetimes(rapport_settings: Sett
     for customer, row in at_the_end.iterrows():
         mine = live[customer]
         assert mine is not None, customer
-        assert (mine["frequency"], mine["recency"], mine["t"]) == (
-            row["frequency"],
-            row["recency"],
-            row["T"],
-        ), customer
-        assert abs(mine["monetary_value"] - row["monetary_value"]) <= 1e-9, customer
+        assert_as_lifetimes(mine, row, customer)
 
     # The same projections answer analysts: refresh, then top and segments, CLI and HTTP.
     refreshed = rapport(rapport_settings, "refresh-scores", "--as-of", "1998-06-30", timeout=600)
@@ -167,13 +171,7 @@ def test_cdnow_through_kafka_and_worker_matches_lifetimes(rapport_settings: Sett
                 f"{base}/v1/customers/{customer}/scores", params={"as_of": "1998-06-30"}
             ).json()
             assert mine["computed_from"] == "score_state"
-            row = last_day.loc[customer]
-            assert (mine["frequency"], mine["recency"], mine["t"]) == (
-                row["frequency"],
-                row["recency"],
-                row["T"],
-            ), customer
-            assert mine["monetary_value"] == pytest.approx(row["monetary_value"]), customer
+            assert_as_lifetimes(mine, last_day.loc[customer], customer)
 
 
 def test_a_customer_paying_in_two_currencies_is_scored_and_breaks_nothing(
