@@ -22,7 +22,7 @@ from bench.worker_run import BenchError, ProjectedCount, WorkerProcess, live_lag
 from infra.settings import Settings
 from producers import EncodedEvent, Publisher, PublisherConfig
 from projections.postgres import queries, views
-from projections.postgres.score_refresh import refresh_scores
+from projections.postgres.population import score_population
 from projections.postgres.store import make_engine
 from projections.postgres.tables import build_tables
 from projections.postgres.versions import PostgresVersions
@@ -259,7 +259,7 @@ def refresh_all_scores(database_url: str, as_of: datetime) -> tuple[int, float]:
     engine = make_engine(database_url)
     try:
         began = time.perf_counter()
-        customers = refresh_scores(engine, None, as_of=as_of)
+        customers = score_population(engine, None, as_of=as_of)
         return customers, time.perf_counter() - began
     finally:
         engine.dispose()

@@ -144,20 +144,29 @@ def register(app: typer.Typer, out: Console, settings_factory: Any) -> None:
     @app.command("refresh-scores")
     def refresh_scores_cmd(
         as_of: Annotated[
-            str | None, typer.Option(help="Compute as of T (default: now); a date is its end.")
+            str | None,
+            typer.Option(
+                help="Score as of T (default: the worker's day, RAPPORT_SCORES_AS_OF or "
+                "today); a date is its end."
+            ),
         ] = None,
     ) -> None:
-        """Recompute every customer's scores, RFM quintiles and tiers (for top/segments)."""
+        """Rescore and rank every customer at once. The worker keeps the population
+        current by itself; this is for a changed score parameter (RAPPORT_SCORE_*), a
+        worker that runs with RAPPORT_SCORES_EVERY_S=0, or a look as of another day (a
+        running worker moves the rows back to its own day, a few thousand a cycle)."""
         import time
 
         from infra import bootstrap
-        from projections.postgres.score_refresh import refresh_scores
+        from projections.postgres.population import population_as_of, score_population
 
         settings = settings_factory()
         engine = bootstrap.engine(settings)
-        when = parse_when(as_of) or datetime.now(UTC)
+        when = parse_when(as_of) or population_as_of(
+            settings.scores_as_of or datetime.now(UTC).date()
+        )
         began = time.monotonic()
-        count = refresh_scores(
+        count = score_population(
             engine,
             settings.projection_schema,
             as_of=when,
@@ -175,7 +184,7 @@ def register(app: typer.Typer, out: Console, settings_factory: Any) -> None:
         n: Annotated[int, typer.Option("-n", help="How many (1-1000).")] = 20,
         as_json: JsonFlag = False,
     ) -> None:
-        """The best customers by a score (as of the last refresh-scores)."""
+        """The best customers by a score, as the worker keeps them (each row says its as-of)."""
         from infra import bootstrap
         from infra.render import top_table
         from projections.postgres.queries import top_customers

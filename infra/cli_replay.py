@@ -76,6 +76,7 @@ def register(app: typer.Typer, out: Console, settings_factory: Any) -> None:
         The live version keeps serving throughout; an interrupted replay resumes.
         """
         from infra import bootstrap
+        from projections.postgres.population import population_as_of
 
         settings = settings_factory()
         bootstrap.require_services(settings)
@@ -89,7 +90,11 @@ def register(app: typer.Typer, out: Console, settings_factory: Any) -> None:
                 raise typer.Exit(2)
             return
         with replay_progress(out, f"replay v{number}") as progress:
-            stats = rebuilder.build(number, progress=progress, scores_as_of=datetime.now(UTC))
+            stats = rebuilder.build(
+                number,
+                progress=progress,
+                scores_as_of=population_as_of(settings.scores_as_of or datetime.now(UTC).date()),
+            )
         out.print(
             f"built v{number}: {stats.records:,} records in {stats.seconds:.1f}s "
             f"({stats.rate:,.0f} events/s), {stats.parked} parked (see `rapport dlq list`)"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
@@ -131,6 +132,13 @@ class Settings(BaseSettings):
     score_rfm_weight_frequency: float = 1.0
     score_rfm_weight_monetary: float = 1.0
     score_engagement_half_life_days: float = 30.0
+    # The population (top, segments, RFM, tiers): scored as of the end of this day, kept
+    # current by the worker every scores_every_s seconds (0: this worker does not score).
+    scores_as_of: date | None = Field(
+        default=None,
+        description="Score the population as of the end of this day; unset = today (UTC).",
+    )
+    scores_every_s: float = 2.0
 
     def as_env(self) -> dict[str, str]:
         """These settings as RAPPORT_* variables, for a child process (services as external)."""
@@ -144,6 +152,10 @@ class Settings(BaseSettings):
             "RAPPORT_TOPIC_PARTITIONS": str(self.topic_partitions),
             "RAPPORT_CONSUMER_GROUP": self.consumer_group,
             "RAPPORT_WORKER_STALL_TIMEOUT_S": str(self.worker_stall_timeout_s),
+            "RAPPORT_SCORES_EVERY_S": str(self.scores_every_s),
+            **(
+                {"RAPPORT_SCORES_AS_OF": self.scores_as_of.isoformat()} if self.scores_as_of else {}
+            ),
             "RAPPORT_IDENTITY_DEFAULT_REGION": self.identity_default_region or "",
             "RAPPORT_IDENTITY_MAX_CUSTOMERS_PER_IDENTIFIER": str(
                 self.identity_max_customers_per_identifier

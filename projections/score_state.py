@@ -319,6 +319,24 @@ def current_scores(
     return row
 
 
+def ranking_measures(state: ScoreState) -> dict[str, Any]:
+    """What RFM and the tiers rank a customer by, beyond `current_scores`: the last
+    purchase, purchase count and spend in the primary currency (no purchase in it: no RFM),
+    and the stated wallet's yearly headroom. Valid wherever `current_scores` answers."""
+    primary, _ = _currencies(state)
+    money = state.money.get(primary, MoneyState()) if primary is not None else MoneyState()
+    bought = money.purchases > 0
+    return {
+        "rfm_last_purchase": money.last_at if bought else None,
+        "rfm_purchases": money.purchases if bought else None,
+        "rfm_spend": sum(money.spend_by_day.values(), ZERO) if bought else None,
+        "annual_headroom": sum(
+            per_year(max(total, with_us or ZERO) - (with_us or ZERO), days)
+            for _, (_, _, total, with_us, days) in sorted(money.stated.items())
+        ),
+    }
+
+
 def _currencies(state: ScoreState) -> tuple[str | None, list[str]]:
     """`projections.scores.currencies`, from the counts the state keeps."""
     weight = {

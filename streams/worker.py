@@ -65,6 +65,9 @@ class WorkerConfig:
     stall_timeout_s: float = 120.0
     # Serve GET /healthz on 127.0.0.1:PORT (faust's web server); None: no HTTP server.
     health_port: int | None = None
+    # How often the population scorer runs (when given one); a cycle that took d seconds
+    # waits at least 3d before the next, so ranking a large base never starves the stream.
+    scores_every_s: float = 2.0
 
 
 def build_app(
@@ -72,9 +75,11 @@ def build_app(
     store: ProjectionStore,
     dead_letters: DeadLetterWriter,
     kafka_log: KafkaLog,
+    score_population: Callable[[], Any] | None = None,
 ) -> faust.App:
     """The faust app of the worker, writing through `store` (built by the composition
-    root: `infra.bootstrap.worker_app`)."""
+    root: `infra.bootstrap.worker_app`); `score_population` runs one cycle of the
+    population scorer (projections/postgres/population.py) every `scores_every_s`."""
     app = faust.App(
         config.consumer_group,
         broker=f"kafka://{config.bootstrap}",
@@ -168,6 +173,25 @@ def build_app(
     ) -> tuple[dict[PartitionKey, int], dict[PartitionKey, int]]:
         heads = kafka_log.ends(topic)
         return heads, store.positions(set(heads))
+
+    if score_population is not None and config.scores_every_s > 0:
+        score_population_cycle = score_population  # narrowed for the closure
+        next_cycle = [0.0]
+
+        @app.timer(config.scores_every_s)  # type: ignore[untyped-decorator]
+        async def _score_population() -> None:
+            if time.monotonic() < next_cycle[0]:
+                return
+            began = time.monotonic()
+            try:
+                report = await asyncio.to_thread(score_population_cycle)
+            except Exception as error:  # PostgreSQL away: the next cycle catches up
+                log.warning("population scorer: %s", str(error).splitlines()[0])
+                return
+            finally:
+                next_cycle[0] = time.monotonic() + 3 * (time.monotonic() - began)
+            if getattr(report, "rescored", 0) or getattr(report, "stale", 0):
+                log.info("population scorer: %s", report)
 
     if config.health_port is not None:
 

@@ -190,7 +190,7 @@ def _insert_nodes(conn: sa.Connection, t: Tables, candidates: Sequence[str], pla
             resolved,
             [plan.components[n] for n in resolved],
             "(node) DO UPDATE SET customer_id = EXCLUDED.customer_id, "
-            "blocked_customers = EXCLUDED.blocked_customers",
+            "blocked_customers = EXCLUDED.blocked_customers, changed_xid = txid_current()",
         ),
     ):
         if names:
@@ -441,6 +441,8 @@ def _update(
     names = [*keys, *columns]
     types = {c.name: c.type.compile(dialect=conn.dialect) for c in table.columns}
     sets = ", ".join(f"{c} = v.{c}" for c in columns)
+    if "changed_xid" in table.c:  # the population scorer rescores what a change touched
+        sets += ", changed_xid = txid_current()"
     match = " AND ".join(f"t.{k} = v.{k}" for k in keys)
     template = "(" + ", ".join(f"CAST(%s AS {types[c]})" for c in names) + ")"
     cursor = conn.connection.cursor()

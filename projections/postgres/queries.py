@@ -418,7 +418,8 @@ def _scores_from_ledger_fold(
 
 
 def top_customers(conn: sa.Connection, *, by: str, n: int = 20) -> list[dict[str, Any]]:
-    """The n best customers by a materialized score (see `rapport scores refresh`)."""
+    """The n best customers by a score, from the population the worker keeps current
+    (projections/postgres/population.py); each row says the as-of it was scored at."""
     if by not in TOP_BY:
         raise InvalidQuery("by", f"{by!r}; one of {', '.join(TOP_BY)}")
     if not 1 <= n <= MAX_PAGE:
@@ -426,7 +427,7 @@ def top_customers(conn: sa.Connection, *, by: str, n: int = 20) -> list[dict[str
     s = VIEWS.scores
     column = s.c[TOP_BY[by]]
     query = (
-        sa.select(s)
+        sa.select(*(c for c in s.c if c.name not in _RANKING_ONLY))
         .where(column.is_not(None))
         .order_by(column.desc().nulls_last(), s.c.customer_id)
         .limit(n)
@@ -434,31 +435,38 @@ def top_customers(conn: sa.Connection, *, by: str, n: int = 20) -> list[dict[str
     return [_plain(r) for r in conn.execute(query).mappings()]
 
 
+# Columns of the population that only its ranking reads.
+_RANKING_ONLY = {"keys", "rfm_last_purchase", "rfm_purchases", "rfm_spend", "annual_headroom"}
+
+
 def segments(conn: sa.Connection) -> dict[str, Any]:
-    """Customers per value tier and per RFM band, with the averages analysts compare."""
-    s = VIEWS.scores
-    tiers = conn.execute(
-        sa.select(
-            s.c.tier,
-            sa.func.count().label("customers"),
-            sa.func.avg(s.c.clv).label("avg_clv"),
-            sa.func.avg(s.c.p_active).label("avg_p_active"),
-            sa.func.sum(s.c.past_value).label("total_past_value"),
-            sa.func.avg(s.c.engagement).label("avg_engagement"),
+    """Customers per value tier and per RFM band, with the averages analysts compare, as
+    the population scorer last ranked them (`as_of`, `ranked_at`)."""
+    rows = conn.execute(
+        sa.text(
+            f"SELECT * FROM {ANALYST_SCHEMA}.score_segments "
+            "ORDER BY kind, CASE WHEN kind = 'rfm_band' THEN -segment::int END, segment"
         )
-        .group_by(s.c.tier)
-        .order_by(s.c.tier)
     ).mappings()
-    band = sa.func.floor(s.c.rfm_score).label("rfm_band")
-    rfm = conn.execute(
-        sa.select(band, sa.func.count().label("customers"), sa.func.avg(s.c.clv).label("avg_clv"))
-        .where(s.c.rfm_score.is_not(None))
-        .group_by(band)
-        .order_by(band.desc())
-    ).mappings()
-    as_of = conn.execute(sa.select(sa.func.max(s.c.as_of))).scalar_one()
+    tiers, bands = [], []
+    for row in rows:
+        figures = {k: v for k, v in _plain(row).items() if k not in ("kind", "segment")}
+        if row["kind"] == "tier":
+            tiers.append({"tier": row["segment"], **figures})
+        else:
+            bands.append(
+                {
+                    "rfm_band": int(row["segment"]),
+                    "customers": figures["customers"],
+                    "avg_clv": figures["avg_clv"],
+                }
+            )
+    population = conn.execute(
+        sa.text(f"SELECT as_of, ranked_at FROM {ANALYST_SCHEMA}.population")
+    ).first()
     return {
-        "as_of": as_of,
-        "tiers": [_plain(r) for r in tiers],
-        "rfm_bands": [_plain(r) for r in rfm],
+        "as_of": population.as_of if population else None,
+        "ranked_at": population.ranked_at if population else None,
+        "tiers": tiers,
+        "rfm_bands": bands,
     }

@@ -25,7 +25,7 @@ import orjson
 import psycopg2
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.schema import CreateTable
+from sqlalchemy.schema import CreateTable, DefaultClause
 
 from projections import profile as profile_projector
 from projections.channel_stats import day_key
@@ -131,6 +131,13 @@ def _add_new_columns(conn: sa.Connection, tables: Tables) -> None:
             conn.execute(
                 sa.text(f'ALTER TABLE "{schema}"."{table.name}" ADD COLUMN "{column.name}" {kind}')
             )
+            if isinstance(column.server_default, DefaultClause):  # apart: no table rewrite
+                conn.execute(
+                    sa.text(
+                        f'ALTER TABLE "{schema}"."{table.name}" ALTER COLUMN "{column.name}" '
+                        f"SET DEFAULT {column.server_default.arg}"
+                    )
+                )
 
 
 def create_indexes(engine: sa.Engine, schema: str) -> None:
@@ -339,7 +346,7 @@ def _fold_profiles(conn: sa.Connection, t: Tables, events: list[Envelope]) -> No
             .with_for_update()
         )
     }
-    columns = [col.name for col in c.columns]
+    columns = [col.name for col in c.columns if col.server_default is None]  # not changed_xid
     jsonb = {col.name for col in c.columns if isinstance(col.type, JSONB)}
     rows = []
     for customer_id in sorted(by_customer):

@@ -31,6 +31,15 @@ class Tables:
     identity_keys: sa.Table
     identity_edges: sa.Table
     score_bases: sa.Table
+    score_segments: sa.Table
+    population: sa.Table
+
+
+# A row's writer stamps its transaction id here (`txid_current()`, the default, also on
+# upsert: bulk.upsert_all_columns takes EXCLUDED's default): what the population scorer
+# reads to find the keys changed since it last looked (projections/postgres/population.py).
+def _changed_xid() -> sa.Column[int]:
+    return sa.Column("changed_xid", sa.BigInteger, server_default=sa.text("txid_current()"))
 
 
 def build_tables(schema: str) -> Tables:
@@ -69,6 +78,7 @@ def build_tables(schema: str) -> Tables:
         sa.Column("preferences", JSONB),
         sa.Column("consent", JSONB, nullable=False),
         sa.Column("survey", JSONB),
+        _changed_xid(),
     )
     purchases = sa.Table(
         "purchases",
@@ -100,8 +110,9 @@ def build_tables(schema: str) -> Tables:
         sa.Column("partition", sa.Integer, primary_key=True),
         sa.Column("next_offset", sa.BigInteger, nullable=False),
     )
-    # Materialized by `rapport scores refresh` as of one time (scores that depend on "now"
-    # drift without events, so they are recomputed as a whole, not folded).
+    # Every customer's scores as of the population's day (its end, inclusive), kept
+    # current by the population scorer: a customer is rescored when one of its keys
+    # changes and when the day turns; RFM and tiers are ranked across these rows.
     scores = sa.Table(
         "scores",
         md,
@@ -127,6 +138,16 @@ def build_tables(schema: str) -> Tables:
         # customer's other currencies are scored apart, here.
         sa.Column("currency", sa.Text),
         sa.Column("other_currencies", JSONB),
+        # The keys the customer's rows are filed under (a key that changes finds its row).
+        sa.Column("keys", ARRAY(sa.Text)),
+        # What RFM and the tiers rank by, besides the scores above: the last purchase,
+        # purchase count and spend in the primary currency, and the yearly wallet headroom.
+        sa.Column("rfm_last_purchase", sa.DateTime(timezone=True)),
+        sa.Column("rfm_purchases", sa.Integer),
+        sa.Column("rfm_spend", sa.Numeric),
+        sa.Column("annual_headroom", sa.Float),
+        sa.Index(f"{schema}_scores_by_key", "keys", postgresql_using="gin"),
+        sa.Index(f"{schema}_scores_by_as_of", "as_of"),
         *(
             sa.Index(f"{schema}_scores_by_{c}", sa.text(f"{c} DESC NULLS LAST"), "customer_id")
             for c in ("clv", "p_active", "rfm_score", "engagement", "past_value")
@@ -161,6 +182,7 @@ def build_tables(schema: str) -> Tables:
         sa.Column("node", sa.Text, primary_key=True),
         sa.Column("customer_id", sa.Text, nullable=False),  # the component's id
         sa.Column("blocked_customers", sa.Integer),  # set: shared by this many customers
+        _changed_xid(),
         sa.Index(f"{schema}_identity_nodes_by_customer", "customer_id"),
     )
     identity_keys = sa.Table(
@@ -199,6 +221,31 @@ def build_tables(schema: str) -> Tables:
         sa.Column("as_of", sa.DateTime(timezone=True), nullable=False),
         sa.Column("lineage", JSONB, nullable=False),
     )
+    # Customers per tier and per RFM band with their averages, rewritten with every
+    # ranking of the population (segments over a million customers without a scan).
+    score_segments = sa.Table(
+        "score_segments",
+        md,
+        sa.Column("kind", sa.Text, primary_key=True),  # 'tier' or 'rfm_band'
+        sa.Column("segment", sa.Text, primary_key=True),
+        sa.Column("customers", sa.BigInteger, nullable=False),
+        sa.Column("avg_clv", sa.Float),
+        sa.Column("avg_p_active", sa.Float),
+        sa.Column("total_past_value", sa.Float),
+        sa.Column("avg_engagement", sa.Float),
+    )
+    # The population scorer's own row: how far it has read and what it has ranked.
+    population = sa.Table(
+        "population",
+        md,
+        sa.Column("id", sa.Integer, primary_key=True),  # always 1
+        sa.Column("as_of", sa.DateTime(timezone=True), nullable=False),
+        # Every key changed by a transaction below this id has been rescored.
+        sa.Column("changed_below_xid", sa.BigInteger, nullable=False),
+        sa.Column("ranked_at", sa.DateTime(timezone=True)),
+        sa.Column("customers", sa.BigInteger),
+        sa.Column("unscorable", JSONB),
+    )
     return Tables(
         md,
         schema,
@@ -214,4 +261,6 @@ def build_tables(schema: str) -> Tables:
         identity_keys,
         identity_edges,
         score_bases,
+        score_segments,
+        population,
     )

@@ -19,6 +19,17 @@ from projections.store import Difference
 # `rec` as the row alias: a bare `t` would be the scores table's column T, not the row.
 _PER_CUSTOMER = ("timeline", "customers", "purchases", "scores", "score_state", "score_orders")
 _WHOLE = ("channel_daily", "identity_nodes", "identity_keys", "identity_edges")
+# Bookkeeping, not projected content: which transaction last wrote the row.
+_NOT_COMPARED = {"changed_xid"}
+
+
+def _compared(table: sa.Table) -> str:
+    """The row as compared: its projected columns (a ROW of them, as text)."""
+    return (
+        "ROW("
+        + ", ".join(f"rec.{c.name}" for c in table.columns if c.name not in _NOT_COMPARED)
+        + ")"
+    )
 
 
 @dataclass(frozen=True)
@@ -38,7 +49,8 @@ def checksums(conn: sa.Connection, schema: str) -> Checksums:
         pk = ", ".join(f"rec.{c.name}" for c in table.primary_key.columns)
         result = conn.execute(
             sa.text(
-                f"SELECT rec.customer_id, md5(string_agg(md5(rec::text), '' ORDER BY {pk})), "
+                f"SELECT rec.customer_id, "
+                f"md5(string_agg(md5({_compared(table)}::text), '' ORDER BY {pk})), "
                 f'count(*) FROM "{schema}".{name} rec GROUP BY rec.customer_id'
             )
         )
@@ -52,7 +64,8 @@ def checksums(conn: sa.Connection, schema: str) -> Checksums:
         pk = ", ".join(f"rec.{c.name}" for c in table.primary_key.columns)
         digest, count = conn.execute(
             sa.text(
-                f"SELECT md5(coalesce(string_agg(md5(rec::text), '' ORDER BY {pk}), '')), count(*) "
+                "SELECT md5(coalesce(string_agg("
+                f"md5({_compared(table)}::text), '' ORDER BY {pk}), '')), count(*) "
                 f'FROM "{schema}".{name} rec'
             )
         ).one()
@@ -96,7 +109,9 @@ def _fill_rows(conn: sa.Connection, diff: Difference, live: sa.Table, rebuild: s
         if diff.customer_id is not None:
             query = query.where(table.c.customer_id == diff.customer_id)
         return {
-            "/".join(str(row[k]) for k in key_columns): {str(k): v for k, v in row.items()}
+            "/".join(str(row[k]) for k in key_columns): {
+                str(k): v for k, v in row.items() if k not in _NOT_COMPARED
+            }
             for row in conn.execute(query).mappings()
         }
 

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from projections.errors import ProjectionError
 from projections.identity import DEFAULT_RULES, IdentityRules
 from projections.postgres import views
-from projections.postgres.score_refresh import refresh_scores
+from projections.postgres.population import score_population
 from projections.postgres.store import (
     PostgresStore,
     create_indexes,
@@ -92,7 +92,7 @@ class PostgresVersions:
     def finish(self, name: str, *, scores_as_of: datetime | None, params: Any) -> None:
         create_indexes(self.engine, name)
         if scores_as_of is not None:
-            refresh_scores(self.engine, name, as_of=scores_as_of, params=params)
+            score_population(self.engine, name, as_of=scores_as_of, params=params)
         self.set_status(name, "ready")
 
     def set_status(self, name: str, status: str) -> None:

@@ -63,6 +63,8 @@ def _view_sql(schema: str) -> dict[str, str]:
         "channel_daily": f"SELECT * FROM {s}.channel_daily",
         "scores": f"SELECT * FROM {s}.scores",
         "score_bases": f"SELECT * FROM {s}.score_bases",
+        "score_segments": f"SELECT * FROM {s}.score_segments",
+        "population": f"SELECT as_of, ranked_at, customers, unscorable FROM {s}.population",
         "score_state": f"SELECT customer_id AS key, state FROM {s}.score_state",
         "score_orders": f"""
             SELECT customer_id AS key, currency, order_id, at, event_id, amount, contribution

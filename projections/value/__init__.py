@@ -59,6 +59,7 @@ from projections.value.tiers import (
     TierRule,
     ValueTier,
     assign_value_tiers,
+    tier_of,
 )
 from projections.value.wallet import CategoryShare, ShareOfWallet, share_of_wallet
 
@@ -103,4 +104,5 @@ __all__ = [
     "stated_spend_from_event",
     "summarize_purchases",
     "ticket_from_event",
+    "tier_of",
 ]

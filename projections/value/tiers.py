@@ -101,7 +101,7 @@ def assign_value_tiers(
     )
     assignments: dict[str, TierAssignment] = {}
     for c in base:
-        tier, reason = _tier_of(c, rule, below_zero, most_valuable, growable_cutoff)
+        tier, reason = tier_of(c, rule, valuable_cutoff, growable_cutoff)
         assignments[c.customer_id] = TierAssignment(
             customer_id=c.customer_id,
             tier=tier,
@@ -122,16 +122,21 @@ def assign_value_tiers(
     return assignments
 
 
-def _tier_of(
+def tier_of(
     c: CustomerValue,
     rule: TierRule,
-    below_zero: set[str],
-    most_valuable: set[str],
+    most_valuable_cutoff: float | None,
     growable_cutoff: float | None,
 ) -> tuple[ValueTier, str]:
-    if c.customer_id in below_zero:
-        return ValueTier.BELOW_ZERO, f"net contribution {c.net_contribution} < 0"
-    if c.customer_id in most_valuable:
+    """The tier of one customer, with its reason, given the base's two cut-offs (the
+    population scorer ranks in SQL, then words each reason here)."""
+    if c.net_contribution < 0:
+        return ValueTier.BELOW_ZERO, f"net contribution {c.net_contribution:.2f} < 0"
+    if (
+        most_valuable_cutoff is not None
+        and c.past_value > 0
+        and c.past_value >= most_valuable_cutoff
+    ):
         return ValueTier.MOST_VALUABLE, f"past value {c.past_value:.2f} in the top"
     if growable_cutoff is not None and c.lifetime_value > 0 and c.lifetime_value >= growable_cutoff:
         return ValueTier.MOST_GROWABLE, f"lifetime value {c.lifetime_value:.2f} in the top"

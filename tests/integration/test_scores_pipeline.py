@@ -6,7 +6,7 @@ import importlib.resources
 import json
 import uuid
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -20,6 +20,7 @@ from infra.bootstrap import engine as make_engine
 from infra.settings import Settings
 from producers import Publisher
 from projections.postgres.history import all_histories
+from projections.postgres.population import population_status
 from projections.postgres.tables import build_tables
 from projections.score_state import ScoreState, current_scores
 from projections.value import summarize_purchases
@@ -33,6 +34,16 @@ pytestmark = pytest.mark.integration
 
 CDNOW = importlib.resources.files("lifetimes") / "datasets" / "CDNOW_master.txt"
 OBSERVATION_END = datetime(1997, 9, 30, tzinfo=UTC)
+
+
+def _population_ranked(engine: sa.Engine) -> int | None:
+    """Customers in the population once the worker's scorer has scored every committed
+    change and no row waits for the day's rescoring; None before."""
+    with engine.connect() as conn:
+        status = population_status(conn, "core_v1")
+    if status is None or status["pending_keys"] or status["stale"]:
+        return None
+    return int(status["customers"])
 
 
 def _cdnow_events() -> list[Envelope]:
@@ -85,11 +96,19 @@ def test_cdnow_through_kafka_and_worker_matches_lifetimes(rapport_settings: Sett
     with Publisher(rapport_settings.bootstrap, rapport_settings.topic) as publisher:
         publisher.publish_all(events)
     engine = make_engine(rapport_settings)
-    with running_worker(rapport_settings, "--batch-size", "2000"):
+    # The worker keeps the population scored as of the log's last day (its end).
+    settings = rapport_settings.model_copy(update={"scores_as_of": date(1998, 6, 30)})
+    with running_worker(settings, "--batch-size", "2000"):
         wait_for(
             lambda: positions_total(engine, "core_v1") >= len(events),
             timeout=300,
             what="CDNOW projected",
+        )
+        wait_for(
+            lambda: _population_ranked(engine) == 23570,
+            timeout=300,
+            what="the worker's population scorer caught up",
+            interval=1,
         )
 
     with engine.connect() as conn:
@@ -121,10 +140,17 @@ def test_cdnow_through_kafka_and_worker_matches_lifetimes(rapport_settings: Sett
         assert mine is not None, customer
         assert_as_lifetimes(mine, row, customer)
 
-    # The same projections answer analysts: refresh, then top and segments, CLI and HTTP.
-    refreshed = rapport(rapport_settings, "refresh-scores", "--as-of", "1998-06-30", timeout=600)
-    assert refreshed.returncode == 0, refreshed.stderr
-    assert "scored 23570 customers" in refreshed.stdout
+    # The population the worker ranked, as of that day: every customer as lifetimes has
+    # them, and top and segments over them, CLI and HTTP, without a refresh.
+    with engine.connect() as conn:
+        population = {
+            r["customer_id"]: r
+            for r in conn.execute(sa.text("SELECT * FROM rapport.scores")).mappings()
+        }
+    assert len(population) == 23570
+    for customer, row in at_the_end.iterrows():
+        assert population[customer]["as_of"] == day_end
+        assert_as_lifetimes(population[customer], row, customer)
     top = json.loads(rapport(rapport_settings, "top", "--by", "clv", "-n", "5", "--json").stdout)
     assert len(top) == 5 and top[0]["clv"] >= top[-1]["clv"] > 0
     segments = json.loads(rapport(rapport_settings, "segments", "--json").stdout)
