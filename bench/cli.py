@@ -29,6 +29,9 @@ def register(app: typer.Typer, out: Console, settings_factory: Any) -> None:
         profile: Annotated[
             bool, typer.Option(help="Profile the worker with pyinstrument during E.")
         ] = True,
+        population: Annotated[
+            int, typer.Option(min=0, help="Customers of figure P's population (0: skip P).")
+        ] = 1_000_000,
     ) -> None:
         """Benchmark publish, consume, COPY, live ingest, freshness, replay, queries and
         worker memory on the configured Kafka and PostgreSQL; print and save the figures.
@@ -56,6 +59,7 @@ def register(app: typer.Typer, out: Console, settings_factory: Any) -> None:
             freshness_s=freshness_seconds,
             query_samples=query_samples,
             profile=profile,
+            population=population,
         )
         run_bench(settings, options, out)
 

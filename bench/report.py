@@ -20,6 +20,7 @@ QUERY_LABELS = {
 TIMELINE_P99_MS = 10.0
 SCORES_P99_MS = 10.0
 HISTORIC_SCORES_P99_MS = 50.0
+POPULATION_P99_MS = 100.0  # top and segments over figure P's population
 FRESHNESS_P99_MS = 1000.0
 INGEST_FLOOR = 25_000.0
 
@@ -82,6 +83,16 @@ def targets(figures: dict[str, Any]) -> list[dict[str, Any]]:
             )
             for load, when in (("idle", "idle"), ("under_load", "under load"))
             if name in h[load]
+        ),
+        *(
+            at_most(
+                "P",
+                f"P {name} p99 ≤ {POPULATION_P99_MS:.0f} ms over "
+                f"{figures['P']['customers']:,} customers",
+                q["p99_ms"],
+                POPULATION_P99_MS,
+            )
+            for name, q in (figures["P"]["queries"].items() if "P" in figures else ())
         ),
     ]
 
@@ -180,6 +191,25 @@ def table(results: dict[str, Any]) -> Table:
             "",
         )
     )
+    if "P" in f:
+        p = f["P"]
+        for name, q in p["queries"].items():
+            rule, mark = "", ""
+            for check in checks:
+                if check["figure"] == "P" and check["rule"].startswith(f"P {name} "):
+                    rule = check["rule"]
+                    mark = "[green]met[/green]" if check["met"] else "[red]missed[/red]"
+            rows.append(
+                (
+                    "P",
+                    f"{name} over {p['customers']:,} customers\n(ranking {p['rank_all_s']:.1f} s,"
+                    f" again {p['rank_again_s']:.1f} s)",
+                    f"p50 {q['p50_ms']:.1f} ms, p99 {q['p99_ms']:.1f} ms (n={q['samples']})",
+                    "",
+                    rule,
+                    mark,
+                )
+            )
     for row in rows:
         out.add_row(*row)
     return out

@@ -16,12 +16,25 @@ from rich.console import Console
 
 from infra import bootstrap, services
 from infra.errors import InfraError
-from infra.render import profile_tables, scores_table, timeline_table
+from infra.render import (
+    profile_tables,
+    scores_table,
+    segment_tables,
+    timeline_table,
+    top_table,
+)
 from infra.settings import Settings
 from infra.worker_process import WorkerProcess
 from producers.sample import sample_calls
 from producers.simulator import simulate
-from projections.postgres.queries import customer_profile, customer_scores, customer_timeline
+from projections.postgres.population import population_status
+from projections.postgres.queries import (
+    customer_profile,
+    customer_scores,
+    customer_timeline,
+    segments,
+    top_customers,
+)
 from projections.postgres.store import create_schema
 from projections.postgres.tables import build_tables
 
@@ -56,6 +69,9 @@ def run_demo(
         _wait_projected(engine, schema, {e.event_id for e in events}, worker)
         console.print(f"worker projected every event (worker log: {log_path})")
 
+        _wait_ranked(engine, schema, worker)
+        console.print("the worker's population scorer ranked every customer (RFM, tiers)")
+
         busiest = Counter(e.customer.partition_key for e in events).most_common(1)[0][0]
         latest = max(e.occurred_at for e in events if e.customer.partition_key == busiest)
         with engine.connect() as conn:
@@ -70,6 +86,10 @@ def run_demo(
         for table in profile_tables(profile):
             console.print(table)
         console.print(scores_table(busiest, scores))
+        with engine.connect() as conn:
+            console.print(top_table("clv", top_customers(conn, by="clv", n=5)))
+            for table in segment_tables(segments(conn)):
+                console.print(table)
         engine.dispose()
     finally:
         if worker is not None:
@@ -100,3 +120,16 @@ def _wait_projected(
                 f"{PROJECT_TIMEOUT_S}s; see {worker.log}"
             )
         time.sleep(0.2)
+
+
+def _wait_ranked(engine: sa.Engine, schema: str, worker: WorkerProcess) -> None:
+    """Until the worker's population scorer has scored every change it committed."""
+    deadline = time.monotonic() + PROJECT_TIMEOUT_S
+    while time.monotonic() < deadline:
+        worker.check_alive()
+        with engine.connect() as conn:
+            status = population_status(conn, schema)
+        if status is not None and not status["pending_keys"] and not status["stale"]:
+            return
+        time.sleep(0.5)
+    raise InfraError(f"the population was not ranked in {PROJECT_TIMEOUT_S}s; see {worker.log}")

@@ -129,7 +129,7 @@ def scores_table(customer_id: str, data: dict[str, Any]) -> Table:
         )
         table.add_row(*_cells("value tier", f"{base['tier']} (as of {base['as_of']:%Y-%m-%d})"))
     else:
-        table.add_row(*_cells("RFM, tier", "run `rapport refresh-scores`"))
+        table.add_row(*_cells("RFM, tier", "not ranked yet (the worker ranks within seconds)"))
     return table
 
 
@@ -157,7 +157,7 @@ def top_table(by: str, rows: Sequence[dict[str, Any]]) -> Table:
 
 
 def segment_tables(data: dict[str, Any]) -> list[Table]:
-    as_of = data["as_of"].strftime("%Y-%m-%d %H:%M") if data["as_of"] else "never refreshed"
+    as_of = data["as_of"].strftime("%Y-%m-%d %H:%M") if data["as_of"] else "not ranked yet"
     tiers = Table(title=Text(f"Value tiers (as of {as_of})"), title_justify="left")
     for column in (
         "tier",

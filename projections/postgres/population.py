@@ -535,6 +535,18 @@ class _Cycle:
 _RFM_MEASURES = ("recency_days", "frequency", "monetary")
 
 
+def rank_population(
+    conn: sa.Connection,
+    schema: str,
+    *,
+    as_of: datetime,
+    params: ScoreParameters = DEFAULT_PARAMETERS,
+) -> None:
+    """Rank the rows of `schema` as a cycle does (RFM, tiers, segments, lineage), inside
+    the caller's transaction: `rapport bench` times it over a large population."""
+    _Cycle(conn, build_tables(schema), params, as_of)._rank()
+
+
 def population_status(conn: sa.Connection, schema: str) -> dict[str, Any] | None:
     """How current the population of `schema` is: its as-of, when it was last ranked, its
     customers, the keys changed since the scorer last read (`pending_keys`, 0 when every

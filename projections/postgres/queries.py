@@ -214,7 +214,8 @@ def customer_profile(
     contact preferences and consent: of every key the customer is known by, merged."""
     who = resolve_customer(conn, customer_id, rules)
     c = VIEWS.customers
-    rows = conn.execute(sa.select(c).where(c.c.key.in_(who.keys)).order_by(c.c.key)).all()
+    shown = [col for col in c.c if col.name != "changed_xid"]  # not in the view: bookkeeping
+    rows = conn.execute(sa.select(*shown).where(c.c.key.in_(who.keys)).order_by(c.c.key)).all()
     merged = profile_projector.merge(who.customer_id, (from_row(r) for r in rows))
     if merged is None:
         raise CustomerNotFound(customer_id)
