@@ -33,6 +33,7 @@ from typing import Any
 
 import orjson
 import sqlalchemy as sa
+from psycopg2.extras import execute_values
 from sqlalchemy.dialects.postgresql import insert
 
 from projections.errors import ProjectionError, ScoringInputError
@@ -471,15 +472,20 @@ class _Cycle:
                 customer_id, self.as_of, past, clv, contribution, share, headroom or 0.0
             )
             tier, reason = tier_of(value, rule, valuable, growable)
-            updates.append({"c": customer_id, "tier": tier.value, "reason": reason})
+            updates.append((customer_id, tier.value, reason))
         if updates:
-            self.conn.execute(
-                sa.text(
-                    f'UPDATE "{self.t.schema}".scores SET tier = :tier, tier_reason = :reason '
-                    "WHERE customer_id = :c"
-                ),
-                updates,
-            )
+            cursor = self.conn.connection.cursor()
+            try:  # one statement per 10,000 rows: a whole base can move at once
+                execute_values(
+                    cursor,
+                    f'UPDATE "{self.t.schema}".scores s SET tier = v.tier, '
+                    "tier_reason = v.reason FROM (VALUES %s) AS v (customer_id, tier, reason) "
+                    "WHERE s.customer_id = v.customer_id",
+                    updates,
+                    page_size=10_000,
+                )
+            finally:
+                cursor.close()
         self._sql("DELETE FROM {score_bases} WHERE kind = 'tiers'")
         self.conn.execute(
             insert(self.t.score_bases),
