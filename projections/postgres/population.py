@@ -38,6 +38,7 @@ from sqlalchemy.dialects.postgresql import insert
 
 from projections.errors import ProjectionError, ScoringInputError
 from projections.postgres import views
+from projections.postgres.bulk import json_text
 from projections.postgres.history import customer_history
 from projections.postgres.tables import Tables, build_tables
 from projections.query_time import END_OF_DAY
@@ -280,10 +281,34 @@ class _Cycle:
                 if row is not None:
                     rows.append(row)
             self._sql("DELETE FROM {scores} WHERE customer_id = ANY(CAST(:c AS text[]))", c=chunk)
-            if rows:
-                self.conn.execute(insert(self.t.scores), rows)
+            self._insert_rows(rows)
             written += len(rows)
         return written
+
+    def _insert_rows(self, rows: list[dict[str, Any]]) -> None:
+        if not rows:
+            return
+        columns = [c.name for c in self.t.scores.columns]
+        template = (
+            "(" + ", ".join("%s::jsonb" if c == "other_currencies" else "%s" for c in columns) + ")"
+        )
+        cursor = self.conn.connection.cursor()
+        try:  # psycopg2's VALUES pages: SQLAlchemy's executemany compiles every row apart
+            execute_values(
+                cursor,
+                f'INSERT INTO "{self.t.schema}".scores ({", ".join(columns)}) VALUES %s',
+                [
+                    tuple(
+                        json_text(row.get(c)) if c == "other_currencies" else row.get(c)
+                        for c in columns
+                    )
+                    for row in rows
+                ],
+                template=template,
+                page_size=1000,
+            )
+        finally:
+            cursor.close()
 
     def _states(self, keys: list[str]) -> dict[str, ScoreState]:
         states = {
@@ -309,7 +334,8 @@ class _Cycle:
     def _row(
         self, customer_id: str, keys: list[str], states: dict[str, ScoreState]
     ) -> dict[str, Any] | None:
-        state = combined(states[k] for k in keys if k in states)
+        held = [states[k] for k in keys if k in states]
+        state = held[0] if len(held) == 1 else combined(held)  # merge copies: only for several
         try:
             row = None
             if self.params == DEFAULT_PARAMETERS:  # what the worker folds the state with

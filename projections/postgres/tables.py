@@ -147,7 +147,6 @@ def build_tables(schema: str) -> Tables:
         sa.Column("rfm_spend", sa.Numeric),
         sa.Column("annual_headroom", sa.Float),
         sa.Index(f"{schema}_scores_by_key", "keys", postgresql_using="gin"),
-        sa.Index(f"{schema}_scores_by_as_of", "as_of"),
         *(
             sa.Index(f"{schema}_scores_by_{c}", sa.text(f"{c} DESC NULLS LAST"), "customer_id")
             for c in ("clv", "p_active", "rfm_score", "engagement", "past_value")

@@ -2,8 +2,8 @@
 
 The reference for "counted once" is a clean rebuild: `Rebuilder.verify` replays the whole
 topic into a fresh version up to the live version's positions and compares every table,
-per customer (timeline, profile counters, purchases, score state) and whole (channel
-counters).
+per customer (timeline, profile counters, purchases, score state, the population's
+scores) and whole (channel counters).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from infra.settings import Settings
+from projections.postgres.population import PopulationScorer
 from projections.postgres.store import make_engine
 from projections.postgres.versions import PostgresVersions
 from streams.rebuild import Rebuilder
@@ -88,6 +89,14 @@ def assert_accounted(
                 )
             ).one()
         assert timeline == events == channels, (timeline, events, channels)
+        # The population the worker's scorer left, brought current from its own mark as a
+        # next cycle would: nothing it had not scored may be missing from the rebuild's.
+        scorer = PopulationScorer(engine, "core_v1", as_of_day=settings.scores_as_of)
+        while True:
+            cycle = scorer.run_once()
+            assert cycle.skipped is None, cycle.skipped
+            if not cycle.stale:
+                break
         report = Rebuilder(
             PostgresVersions(engine),
             settings.bootstrap,

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from projections.errors import ScoringInputError
-from projections.value import CustomerValue, TierRule, ValueTier, assign_value_tiers
+from projections.value import CustomerValue, TierRule, ValueTier, assign_value_tiers, tier_of
 from tests.unit.value_factories import day
 
 AS_OF = day(100)
@@ -112,3 +112,19 @@ def test_tiers_do_not_depend_on_order(
         assert (tier is ValueTier.BELOW_ZERO) == (customer.net_contribution < 0)
         if tier is ValueTier.MOST_VALUABLE:
             assert customer.past_value > 0
+
+
+def test_each_reason_begins_with_the_word_of_its_rule() -> None:
+    """The population scorer (projections/postgres/population.py) matches a stored reason
+    to the rule that holds now by its first word, and words it again when they differ."""
+    rule = TierRule()
+    cases = {
+        "net": _value("c", past=5, net="-2"),
+        "past": _value("c", past=50),
+        "lifetime": _value("c", past=1, clv=40),
+        "share": _value("c", past=1, share=0.1, headroom=400),
+        "none": _value("c", past=1),
+    }
+    for word, value in cases.items():
+        _, reason = tier_of(value, rule, most_valuable_cutoff=10.0, growable_cutoff=30.0)
+        assert reason.split(" ", 1)[0] == word, (word, reason)
