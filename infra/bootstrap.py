@@ -64,16 +64,15 @@ def worker_config(settings: Settings, *, batch_size: int = 1000) -> WorkerConfig
         batch_size=batch_size,
         stall_timeout_s=settings.worker_stall_timeout_s,
         health_port=settings.worker_health_port,
-        scores_every_s=settings.scores_every_s,
     )
 
 
 def worker_app(settings: Settings, config: WorkerConfig) -> faust.App:
     """The worker, writing to the pinned version (RAPPORT_PROJECTION_SCHEMA) or the active
     one, whose tables are created first if need be."""
-    from projections.postgres.population import PopulationScorer
     from streams.deadletter import DeadLetterWriter
     from streams.kafka_log import KafkaLog
+    from streams.population_process import ScorerConfig, ScorerProcess
     from streams.worker import build_app
 
     versions = projection_versions(settings, pool_size=2)
@@ -82,18 +81,23 @@ def worker_app(settings: Settings, config: WorkerConfig) -> faust.App:
         versions.ensure_active()
     else:
         versions.prepare(pinned)
-    scorer = PopulationScorer(
-        versions.engine,
-        pinned,
-        params=score_parameters(settings),
-        as_of_day=settings.scores_as_of,
-    )
+    scorer = None
+    if settings.scores_every_s > 0:
+        scorer = ScorerProcess(
+            ScorerConfig(
+                settings.db_url,
+                pinned,
+                every_s=settings.scores_every_s,
+                params=score_parameters(settings),
+                as_of_day=settings.scores_as_of,
+            )
+        )
     return build_app(
         config,
         versions.store(pinned),
         DeadLetterWriter(settings.bootstrap, settings.dlq_topic),
         KafkaLog(settings.bootstrap),
-        scorer.run_once,
+        scorer,
     )
 
 

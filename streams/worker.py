@@ -36,6 +36,7 @@ from streams.deadletter import DeadLetterWriter
 from streams.health import Health
 from streams.kafka_log import KafkaLog
 from streams.pipeline import BatchPipeline, LogRecord, PipelineStopped
+from streams.population_process import ScorerProcess
 from streams.watchdog import Watchdog
 
 log = logging.getLogger("rapport.worker")
@@ -65,10 +66,6 @@ class WorkerConfig:
     stall_timeout_s: float = 120.0
     # Serve GET /healthz on 127.0.0.1:PORT (faust's web server); None: no HTTP server.
     health_port: int | None = None
-    # How often the population scorer runs (when given one); a cycle that took d seconds
-    # waits at least 9d before the next: at most a tenth of the time, so a drain (where
-    # every customer changes between two cycles) is not starved by rescoring them.
-    scores_every_s: float = 2.0
 
 
 def build_app(
@@ -76,11 +73,11 @@ def build_app(
     store: ProjectionStore,
     dead_letters: DeadLetterWriter,
     kafka_log: KafkaLog,
-    score_population: Callable[[], Any] | None = None,
+    scorer: ScorerProcess | None = None,
 ) -> faust.App:
     """The faust app of the worker, writing through `store` (built by the composition
-    root: `infra.bootstrap.worker_app`); `score_population` runs one cycle of the
-    population scorer (projections/postgres/population.py) every `scores_every_s`."""
+    root: `infra.bootstrap.worker_app`), with the population scorer's process beside it
+    (streams/population_process.py) when given one."""
     app = faust.App(
         config.consumer_group,
         broker=f"kafka://{config.bootstrap}",
@@ -175,24 +172,11 @@ def build_app(
         heads = kafka_log.ends(topic)
         return heads, store.positions(set(heads))
 
-    if score_population is not None and config.scores_every_s > 0:
-        score_population_cycle = score_population  # narrowed for the closure
-        next_cycle = [0.0]
+    if scorer is not None:
 
-        @app.timer(config.scores_every_s)  # type: ignore[untyped-decorator]
-        async def _score_population() -> None:
-            if time.monotonic() < next_cycle[0]:
-                return
-            began = time.monotonic()
-            try:
-                report = await asyncio.to_thread(score_population_cycle)
-            except Exception as error:  # PostgreSQL away: the next cycle catches up
-                log.warning("population scorer: %s", str(error).splitlines()[0])
-                return
-            finally:
-                next_cycle[0] = time.monotonic() + 9 * (time.monotonic() - began)
-            if getattr(report, "rescored", 0) or getattr(report, "stale", 0):
-                log.info("population scorer: %s", report)
+        @app.task  # type: ignore[untyped-decorator]
+        async def _start_scorer() -> None:
+            await asyncio.to_thread(scorer.start)
 
     if config.health_port is not None:
 
@@ -203,6 +187,8 @@ def build_app(
 
     async def _release(app: faust.App, **_: Any) -> None:
         pipeline.stop.set()
+        if scorer is not None:
+            await asyncio.to_thread(scorer.close)
         await asyncio.to_thread(dead_letters.close)
         await asyncio.to_thread(kafka_log.close)
         await asyncio.to_thread(store.close)

@@ -394,24 +394,37 @@ def _scores_from_ledger_fold(
     JSON document (a row per entry, each parsed and built into dataclasses, costs several
     times as much for a customer with thousands of events). None where the state cannot
     tell, or where rows from before the ledger need their payloads."""
-    # Times as integer microseconds since 1970, and event ids only where the fold breaks
-    # ties with them (purchases, statements, refusals): text the server need not render.
-    document, unledgered = conn.execute(
+    # From the latest checkpoint at or before as_of that still holds (as many events up
+    # to its time as when it was taken), then the entries after it. Times as integer
+    # microseconds since 1970, and event ids only where the fold breaks ties with them
+    # (purchases, statements, refusals): text the server need not render.
+    point, document, unledgered = conn.execute(
         sa.text(
-            f"""SELECT coalesce(json_agg(json_build_array(
+            f"""WITH point AS (
+                    SELECT at, events, state FROM {ANALYST_SCHEMA}.score_checkpoints
+                     WHERE customer_id = :customer AND keys = CAST(:keys AS text[])
+                       AND at <= :as_of
+                     ORDER BY at DESC LIMIT 1),
+                held AS (
+                    SELECT at, state FROM point
+                     WHERE events = (SELECT count(*) FROM {ANALYST_SCHEMA}.timeline
+                                      WHERE key = ANY(:keys) AND occurred_at <= point.at))
+                SELECT (SELECT state::text FROM held),
+                       coalesce(json_agg(json_build_array(
                            CASE WHEN score_inputs ?| array['p', 's', 'e'] THEN event_id END,
                            (extract(epoch FROM occurred_at) * 1000000)::bigint,
                            score_inputs))
                          FILTER (WHERE score_inputs <> '{{}}'::jsonb), '[]')::text,
                        count(*) FILTER (WHERE score_inputs IS NULL)
                   FROM {ANALYST_SCHEMA}.timeline
-                 WHERE key = ANY(:keys) AND occurred_at <= :as_of"""
+                 WHERE key = ANY(:keys) AND occurred_at <= :as_of
+                   AND occurred_at > coalesce((SELECT at FROM held), '-infinity')"""
         ),
-        {"keys": who.keys, "as_of": as_of},
+        {"customer": who.customer_id, "keys": who.keys, "as_of": as_of},
     ).one()
     if unledgered:
         return None
-    state = ScoreState()
+    state = ScoreState.from_json(orjson.loads(point)) if point else ScoreState()
     for event_id, micros, entry in orjson.loads(document):
         state.fold(event_id or "", _UNIX_EPOCH + timedelta(microseconds=micros), entry)
     row = current_scores(state, who.customer_id, as_of=as_of)

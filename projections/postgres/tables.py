@@ -33,6 +33,7 @@ class Tables:
     score_bases: sa.Table
     score_segments: sa.Table
     population: sa.Table
+    score_checkpoints: sa.Table
 
 
 # A row's writer stamps its transaction id here (`txid_current()`, the default, also on
@@ -245,6 +246,19 @@ def build_tables(schema: str) -> Tables:
         sa.Column("customers", sa.BigInteger),
         sa.Column("unscorable", JSONB),
     )
+    # A long history's score state as of points in it (every CHECKPOINT_EVERY events), so
+    # scores as of an earlier time fold only what came after the point before it. Written
+    # by the population scorer; valid while the events up to `at` still number `events`
+    # (a late event before `at` makes it stale, and readers then fold from the start).
+    score_checkpoints = sa.Table(
+        "score_checkpoints",
+        md,
+        sa.Column("customer_id", sa.Text, primary_key=True),
+        sa.Column("at", sa.DateTime(timezone=True), primary_key=True),
+        sa.Column("keys", ARRAY(sa.Text), nullable=False),
+        sa.Column("events", sa.Integer, nullable=False),
+        sa.Column("state", JSONB, nullable=False),
+    )
     return Tables(
         md,
         schema,
@@ -262,4 +276,5 @@ def build_tables(schema: str) -> Tables:
         score_bases,
         score_segments,
         population,
+        score_checkpoints,
     )

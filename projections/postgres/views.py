@@ -64,6 +64,7 @@ def _view_sql(schema: str) -> dict[str, str]:
         "scores": f"SELECT * FROM {s}.scores",
         "score_bases": f"SELECT * FROM {s}.score_bases",
         "score_segments": f"SELECT * FROM {s}.score_segments",
+        "score_checkpoints": f"SELECT * FROM {s}.score_checkpoints",
         "population": f"SELECT as_of, ranked_at, customers, unscorable FROM {s}.population",
         "score_state": f"SELECT customer_id AS key, state FROM {s}.score_state",
         "score_orders": f"""

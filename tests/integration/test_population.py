@@ -9,7 +9,7 @@ import math
 import random
 import uuid
 from collections import Counter
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -27,6 +27,7 @@ from projections.scores import base_lineage, score_base
 from projections.store import PositionedEvent
 from schemas import CustomerRef, Envelope, Source
 from schemas.payloads.commerce import Purchased
+from schemas.payloads.email import EmailOpened
 from schemas.payloads.profile import IdentityLinked, IdentityUnlinked
 
 pytestmark = pytest.mark.integration
@@ -205,4 +206,70 @@ def test_only_one_scorer_runs_a_version_at_a_time(rapport_settings: Settings) ->
         skipped = scene.scorer.run_once()
     assert skipped.skipped and "another scorer" in skipped.skipped
     assert scene.scorer.run_once().rescored > 0
+    scene.engine.dispose()
+
+
+def test_checkpoints_shorten_history_and_a_late_event_never_makes_them_wrong(
+    rapport_settings: Settings,
+) -> None:
+    """A long history gets a checkpoint every CHECKPOINT_EVERY events; scores as of any
+    earlier time equal the pure fold, with checkpoints, after a late event made one stale,
+    and after the scorer took them again."""
+    scene = Scene(rapport_settings)
+    who = CustomerRef(customer_id="long-history")
+    start = datetime(2025, 1, 1, tzinfo=UTC)
+    events = []
+    for n in range(2600):
+        at = start + timedelta(hours=3 * n)
+        if n % 7 == 0:
+            events.append(_purchase(who, at, f"{10 + n % 50}.00", n))
+        else:
+            events.append(
+                Envelope.new(
+                    EmailOpened(message_id=f"m{n}"),
+                    customer=who,
+                    occurred_at=at,
+                    event_id=uuid.UUID(int=50_000 + n),
+                )
+            )
+    scene.day = events[-1].occurred_at.date()
+    scene.send(events, batch=500)
+    scene.scorer.run_once()
+
+    def checkpoints() -> list[int]:
+        with scene.engine.connect() as conn:
+            return list(
+                conn.execute(
+                    sa.text(
+                        "SELECT events FROM rapport.score_checkpoints "
+                        "WHERE customer_id = 'long-history' ORDER BY at"
+                    )
+                ).scalars()
+            )
+
+    def assert_history_as_pure() -> None:
+        with scene.engine.connect() as conn:
+            for hours in (100, 3001, 3 * 1000, 4500, 7000, 7790):
+                as_of = start + timedelta(hours=hours)
+                fast = queries.customer_scores(conn, "long-history", as_of=as_of)
+                pure = queries.customer_scores(conn, "long-history", as_of=as_of, explain=True)
+                assert fast["computed_from"] == "ledger"
+                for column in ("frequency", "recency", "t", "p_active", "clv", "engagement"):
+                    want, got = pure[column], fast[column]
+                    assert got == want or math.isclose(got, want, rel_tol=1e-9), (hours, column)
+
+    assert checkpoints() == [1000, 2000]
+    assert_history_as_pure()
+    late = _purchase(who, start + timedelta(hours=1), "999.00", 9_999)  # before both
+    scene.send([late])
+    assert_history_as_pure()  # the stale checkpoints are not used
+    scene.scorer.run_once()
+    assert checkpoints() == [1000, 2000]  # taken again, counting the late one
+    with scene.engine.connect() as conn:
+        first = conn.execute(
+            sa.text("SELECT min(at) FROM rapport.score_checkpoints WHERE customer_id = :c"),
+            {"c": "long-history"},
+        ).scalar_one()
+    assert first < start + timedelta(hours=3 * 1000)
+    assert_history_as_pure()
     scene.engine.dispose()
