@@ -199,12 +199,16 @@ class _Cycle:
                    ranked_at = CASE WHEN :ranked THEN EXCLUDED.ranked_at
                                     ELSE {population}.ranked_at END,
                    customers = EXCLUDED.customers,
-                   unscorable = CASE WHEN :ranked THEN EXCLUDED.unscorable
-                                     ELSE {population}.unscorable END""",
+                   -- those scored again this cycle answer for themselves; the rest stay
+                   unscorable = CASE WHEN :everyone THEN EXCLUDED.unscorable
+                                     ELSE ({population}.unscorable - CAST(:scored AS text[]))
+                                          || EXCLUDED.unscorable END""",
             as_of=self.as_of,
             horizon=horizon,
             unscorable=orjson.dumps(self.unscorable).decode(),
             ranked=ranked,
+            everyone=everyone,
+            scored=sorted(customers),
         )
         return CycleReport(self.as_of, rescored, stale, ranked, len(self.unscorable))
 
