@@ -1,4 +1,4 @@
-"""`rapport bench` on a tiny workload: every figure A–I measured, saved and printed.
+"""`rapport bench` on a tiny workload: every figure A–I and P measured, saved and printed.
 
 The numbers of so small a run mean nothing; this proves the harness runs end to end on
 the real services and cleans up after itself.
@@ -31,13 +31,14 @@ def test_bench_smoke_run_reports_every_figure(rapport_settings: Settings, tmp_pa
     result = rapport(
         rapport_settings,
         "bench", "--events", "2000", "--customers", "200", "--repeats", "1", "--out", str(out),
+        "--population", "2000",
         timeout=180,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
 
     results = orjson.loads(out.read_bytes())
     figures = results["figures"]
-    assert sorted(figures) == list("ABCDEFGHI")
+    assert sorted(figures) == list("ABCDEFGHIP")
     for name in RATE_FIGURES:
         assert all(_number(figures[name][k]) for k in ("min", "median", "max")), name
         assert figures[name]["median"] > 0, name
@@ -47,6 +48,10 @@ def test_bench_smoke_run_reports_every_figure(rapport_settings: Settings, tmp_pa
             latency = figures["H"][phase][query]
             assert _number(latency["p50_ms"]) and _number(latency["p99_ms"]), (phase, query)
     assert figures["E"]["lag"]["verdict"] == "drained"
+    population = figures["P"]
+    assert population["customers"] == 2000 and _number(population["rank_all_s"])
+    assert set(population["queries"]) == {"top100_clv", "top100_rfm", "top100_p_active", "segments"}
+    assert all(_number(q["p99_ms"]) for q in population["queries"].values())
     assert set(results["ratios"]) == {"B/A", "E/min(C,D)", "G/min(C,D)", "G/E"}
     assert all(isinstance(t["met"], bool) for t in results["targets"])
     machine = results["machine"]

@@ -17,7 +17,9 @@ def snapshot(engine: sa.Engine, schema: str) -> dict[str, list[tuple[Any, ...]]]
     out: dict[str, list[tuple[Any, ...]]] = {}
     with engine.connect() as conn:
         for table in tables:
-            cols = [c for c in table.columns if c.name != "received_at"]
+            # received_at is when it arrived, changed_xid which transaction wrote it last:
+            # bookkeeping of one run, not what it projected.
+            cols = [c for c in table.columns if c.name not in ("received_at", "changed_xid")]
             rows = conn.execute(sa.select(*cols).order_by(*table.primary_key.columns)).all()
             out[table.name] = [tuple(r) for r in rows]
     return out
