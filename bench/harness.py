@@ -9,7 +9,8 @@ Order (each figure repeated `repeats` times unless said otherwise):
   G  replay of the workload topic into a fresh database (dropped)
   E  `rapport worker` on a fresh database and group; the first run's database is kept
   D  the rows E's first run wrote, dumped, then COPYed into fresh databases (dropped)
-  H  refresh-scores on E's database, then queries idle; then once more while an extra E
+  H  the population of E's database scored at once (refresh-scores), then queries idle;
+     then once more while an extra E
      run drains into another database: the profiled one, stopped after 200k records (E's
      figure and I do not use it)
   F  `rapport worker` resumes on E's database; the SDK publishes at half E's median rate

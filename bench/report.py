@@ -15,7 +15,7 @@ QUERY_LABELS = {
     "profile": "profile (heavy customer)",
     "scores": "scores as of now (heavy customer, from the score state)",
     "scores_historic": "scores as of half-way (heavy customer, from the ledger)",
-    "top100": "top-100 by CLV (after refresh-scores)",
+    "top100": "top-100 by CLV (the population)",
 }
 TIMELINE_P99_MS = 10.0
 SCORES_P99_MS = 10.0

@@ -39,6 +39,7 @@ from sqlalchemy.dialects.postgresql import insert
 from projections.errors import ProjectionError, ScoringInputError
 from projections.postgres import views
 from projections.postgres.bulk import json_text
+from projections.postgres.checkpoints import CHECKPOINT_EVERY, extend_checkpoints
 from projections.postgres.history import customer_history
 from projections.postgres.tables import Tables, build_tables
 from projections.query_time import END_OF_DAY
@@ -54,9 +55,7 @@ from projections.value import CustomerValue, tier_of
 
 log = logging.getLogger("rapport.population")
 
-_LOCK = 0x5C0E5
-# A customer with this many events gets score checkpoints, one every this many events.
-CHECKPOINT_EVERY = 1000  # pg_try_advisory_xact_lock(_LOCK, hashtext(schema))
+_LOCK = 0x5C0E5  # pg_try_advisory_xact_lock(_LOCK, hashtext(schema))
 _CUSTOMER = "customer:"
 _DAY = timedelta(days=1)
 
@@ -139,8 +138,6 @@ class _Cycle:
         return {
             name: f"{s}.{name}"
             for name in (
-                "timeline",
-                "score_checkpoints",
                 "customers",
                 "identity_nodes",
                 "identity_keys",
@@ -301,72 +298,8 @@ class _Cycle:
             for customer_id, keys in keys_of.items():
                 total = sum(events.get(k, 0) for k in keys)
                 if total >= CHECKPOINT_EVERY:
-                    self._extend_checkpoints(customer_id, keys, total)
+                    extend_checkpoints(self.conn, self.t.schema, customer_id, keys, total)
         return written
-
-    def _extend_checkpoints(self, customer_id: str, keys: list[str], total: int) -> None:
-        """Keep a long history's checkpoints (score_checkpoints): drop those a late event
-        or another set of keys made stale, then fold on from the last one that holds,
-        taking one every CHECKPOINT_EVERY events (never between two events at one time)."""
-        held = self._sql(
-            """SELECT c.at, c.events, c.state::text AS state,
-                      c.keys = CAST(:keys AS text[]) AND c.events =
-                          (SELECT count(*) FROM {timeline} t
-                            WHERE t.customer_id = ANY(CAST(:keys AS text[]))
-                              AND t.occurred_at <= c.at) AS holds
-                 FROM {score_checkpoints} c WHERE c.customer_id = :c ORDER BY c.at""",
-            c=customer_id,
-            keys=keys,
-        ).all()
-        broken = next((point.at for point in held if not point.holds), None)
-        if broken is not None:
-            self._sql(
-                "DELETE FROM {score_checkpoints} WHERE customer_id = :c AND at >= :at",
-                c=customer_id,
-                at=broken,
-            )
-            held = [point for point in held if point.at < broken]
-        last = held[-1] if held else None
-        counted = last.events if last else 0
-        if total - counted < CHECKPOINT_EVERY:
-            return
-        state = ScoreState.from_json(orjson.loads(last.state)) if last else ScoreState()
-        rows = self._sql(
-            """SELECT event_id::text, occurred_at, score_inputs::text FROM {timeline}
-                WHERE customer_id = ANY(CAST(:keys AS text[]))
-                  AND occurred_at > coalesce(CAST(:after AS timestamptz), '-infinity')
-                ORDER BY occurred_at, event_id""",
-            keys=keys,
-            after=last.at if last else None,
-        ).all()
-        points = []
-        since = 0
-        for n, (event_id, at, inputs) in enumerate(rows):
-            if inputs is None:
-                return  # projected before the ledger: readers fold payloads, not this
-            state.fold(event_id, at, orjson.loads(inputs))
-            counted += 1
-            since += 1
-            if since >= CHECKPOINT_EVERY and (n + 1 == len(rows) or rows[n + 1][1] > at):
-                points.append(
-                    {
-                        "c": customer_id,
-                        "at": at,
-                        "keys": keys,
-                        "events": counted,
-                        "state": json_text(state.to_json()),
-                    }
-                )
-                since = 0
-        if points:
-            self.conn.execute(
-                sa.text(
-                    f'INSERT INTO "{self.t.schema}".score_checkpoints '
-                    "(customer_id, at, keys, events, state) "
-                    "VALUES (:c, :at, :keys, :events, CAST(:state AS jsonb))"
-                ),
-                points,
-            )
 
     def _insert_rows(self, rows: list[dict[str, Any]]) -> None:
         if not rows:

@@ -253,8 +253,8 @@ def customer_scores(
     explain: bool = False,
     rules: IdentityRules = DEFAULT_RULES,
 ) -> dict[str, Any]:
-    """The customer's scores as of `as_of`; base-relative RFM and tier from the last
-    `scores refresh` (with the time it was computed as of).
+    """The customer's scores as of `as_of`; base-relative RFM and tier from the population
+    the worker keeps current (`base`, with the as-of it was ranked at).
 
     At or after the customer's last scored event they come from the score state the
     worker folds (one row per key); before it, from the customer's ledger up to as_of,

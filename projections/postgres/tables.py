@@ -211,7 +211,7 @@ def build_tables(schema: str) -> Tables:
         sa.Column("reason", sa.Text),
         sa.Index(f"{schema}_identity_edges_by_b", "b"),
     )
-    # What `scores refresh` ranked the base by, once per base (lineage of RFM and tiers):
+    # What the population was last ranked by (lineage of RFM and tiers):
     # RFM's quintile boundaries per currency (RFM ranks within one), the tiers' cut-offs.
     score_bases = sa.Table(
         "score_bases",
