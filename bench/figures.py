@@ -5,7 +5,6 @@ set-up, table creation and the like happen before the clock starts."""
 from __future__ import annotations
 
 import gc
-import re
 import threading
 import time
 import uuid
@@ -446,17 +445,3 @@ def freshness(
         "seconds": seconds,
         "lag": live_lag_summary(lag, rate),
     }
-
-
-def scorer_cycles(logs: Path) -> dict[str, Any]:
-    """What the workers' population scorer did, from their logs: cycles that rescored or
-    ranked something, the customers rescored and the seconds spent."""
-    cycles = rescored = 0
-    seconds = 0.0
-    pattern = re.compile(r"population scorer: CycleReport\(.*?rescored=(\d+).*?seconds=([\d.]+)")
-    for log in sorted(logs.glob("worker-*.log")):
-        for match in pattern.finditer(log.read_text(errors="replace")):
-            cycles += 1
-            rescored += int(match.group(1))
-            seconds += float(match.group(2))
-    return {"cycles": cycles, "rescored": rescored, "seconds": round(seconds, 1)}

@@ -285,7 +285,6 @@ class Harness(Steps):
                         f"{name} p99 {q['p99_ms']:.1f} ms" for name, q in p["queries"].items()
                     )
                 )
-        extras["scorer_cycles"] = fig.scorer_cycles(self.logs)
         ranked = extras["refresh_scores"]["customers"]
         identity = extras["identity"]
         extras["notes"].append(

@@ -106,6 +106,18 @@ def primary_currency(
     return primary, sorted(weight.keys() - {primary})
 
 
+# The scores that rank a customer against the whole base (set by the population's
+# ranking, not by `score_customer`).
+BASE_RELATIVE_COLUMNS = (
+    "rfm_recency",
+    "rfm_frequency",
+    "rfm_monetary",
+    "rfm_score",
+    "tier",
+    "tier_reason",
+)
+
+
 @dataclass(frozen=True)
 class CurrencyScores:
     """The money scores of a customer in one of their other currencies."""

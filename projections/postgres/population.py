@@ -27,7 +27,7 @@ import math
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -117,7 +117,7 @@ class PopulationScorer:
             report = _Cycle(conn, build_tables(schema), self.params, as_of).run(
                 everyone, self.stale_chunk
             )
-        return CycleReport(**{**report.__dict__, "seconds": time.monotonic() - started})
+        return replace(report, seconds=time.monotonic() - started)
 
 
 class _Cycle:
@@ -129,13 +129,9 @@ class _Cycle:
         self.params = params
         self.as_of = as_of
         self.unscorable: dict[str, str] = {}
-
-    def _sql(self, text: str, **values: Any) -> Any:  # a CursorResult
-        return self.conn.execute(sa.text(text.format(**self._names())), values)
-
-    def _names(self) -> dict[str, str]:
-        s = f'"{self.t.schema}"'
-        return {
+        s = f'"{tables.schema}"'
+        # The version's tables by name, for the statements below ({scores} and the like).
+        self.names = {
             name: f"{s}.{name}"
             for name in (
                 "customers",
@@ -149,6 +145,9 @@ class _Cycle:
                 "population",
             )
         }
+
+    def _sql(self, text: str, **values: Any) -> Any:  # a CursorResult
+        return self.conn.execute(sa.text(text.format(**self.names)), values)
 
     def run(self, everyone: bool, stale_chunk: int) -> CycleReport:
         # Every transaction below this id has ended: what they wrote is visible from here

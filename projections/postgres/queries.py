@@ -28,7 +28,12 @@ from projections.postgres.identity import Customer, find_customer
 from projections.postgres.tables import ANALYST_SCHEMA, build_tables
 from projections.profile_rows import from_row, to_row
 from projections.score_state import ScoreState, combined, current_scores, refunded_orders
-from projections.scores import DEFAULT_PARAMETERS, ScoreParameters, score_customer
+from projections.scores import (
+    BASE_RELATIVE_COLUMNS,
+    DEFAULT_PARAMETERS,
+    ScoreParameters,
+    score_customer,
+)
 from schemas import Channel
 
 VIEWS = build_tables(ANALYST_SCHEMA)
@@ -274,27 +279,14 @@ def customer_scores(
             row = {**scores.to_row(), "computed_from": "ledger"}
     except AsOfOutOfRange as far:
         raise InvalidQuery("as_of", str(far)) from far
-    for base_column in (
-        "rfm_recency",
-        "rfm_frequency",
-        "rfm_monetary",
-        "rfm_score",
-        "tier",
-        "tier_reason",
-    ):
+    for base_column in BASE_RELATIVE_COLUMNS:
         row.pop(base_column)
     s = VIEWS.scores
     base = (
         conn.execute(
-            sa.select(
-                s.c.as_of,
-                s.c.rfm_recency,
-                s.c.rfm_frequency,
-                s.c.rfm_monetary,
-                s.c.rfm_score,
-                s.c.tier,
-                s.c.tier_reason,
-            ).where(s.c.customer_id == who.customer_id)
+            sa.select(s.c.as_of, *(s.c[c] for c in BASE_RELATIVE_COLUMNS)).where(
+                s.c.customer_id == who.customer_id
+            )
         )
         .mappings()
         .first()
