@@ -287,10 +287,13 @@ class Harness(Steps):
                 )
         ranked = extras["refresh_scores"]["customers"]
         identity = extras["identity"]
+        truth = workload.truth
         extras["notes"].append(
-            f"identity: {identity['customers']:,} customers ({o.customers:,} simulated, plus "
-            f"the heavy one) and {identity['visitors']:,} visitors never identified, from "
-            f"{identity['keys']:,} keys; top-100 ranks the {ranked:,} customers of the population"
+            f"identity: {identity['customers']:,} customers and {identity['visitors']:,} "
+            f"visitors never identified, from {identity['keys']:,} keys; the workload holds "
+            f"{truth['customers']:,} customers (of {o.customers:,} simulated, plus the heavy "
+            f"one) and {truth['visitors']:,} such visitors; top-100 ranks the {ranked:,} "
+            "customers of the population"
         )
         return figures, extras
 
@@ -358,6 +361,7 @@ class Harness(Steps):
             "load_window_s": drain.drain_s,
             "customer_events": workload.heavy_events,
             "customers": o.customers,
+            "identity": {"resolved": extras["identity"], "truth": workload.truth},
         }
 
 

@@ -57,7 +57,7 @@ def targets(figures: dict[str, Any]) -> list[dict[str, Any]]:
     def at_most(figure: str, rule: str, value: float, threshold: float) -> dict[str, Any]:
         return {**at_least(figure, rule, value, threshold, True), "met": value <= threshold}
 
-    return [
+    checks: list[dict[str, Any] | None] = [
         at_least("B", "B ≥ 0.8 × A", median["B"], 0.8 * median["A"]),
         at_least("E", "E ≥ 0.4 × min(C, D)", median["E"], 0.4 * floor),
         at_least("E", f"E ≥ {INGEST_FLOOR:,.0f} events/s", median["E"], INGEST_FLOOR, True),
@@ -84,6 +84,7 @@ def targets(figures: dict[str, Any]) -> list[dict[str, Any]]:
             for load, when in (("idle", "idle"), ("under_load", "under load"))
             if name in h[load]
         ),
+        identity_check(h["identity"]) if "identity" in h else None,
         *(
             at_most(
                 "P",
@@ -95,6 +96,20 @@ def targets(figures: dict[str, Any]) -> list[dict[str, Any]]:
             for name, q in (figures["P"]["queries"].items() if "P" in figures else ())
         ),
     ]
+    return [check for check in checks if check is not None]
+
+
+def identity_check(identity: dict[str, dict[str, int]]) -> dict[str, Any]:
+    """The graph resolves the workload to the customers and visitors it really holds."""
+    resolved, truth = identity["resolved"], identity["truth"]
+    return {
+        "figure": "H",
+        "rule": "H identity: customers and visitors = the workload's true numbers",
+        "value": resolved["customers"],
+        "threshold": truth["customers"],
+        "fixed": True,
+        "met": all(resolved[k] == truth[k] for k in ("customers", "visitors")),
+    }
 
 
 def _rate(figure: dict[str, Any]) -> str:

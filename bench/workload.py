@@ -34,6 +34,7 @@ class Workload:
         self.bytes = sum(len(e.value) for e in self.encoded)
         self.first_at = min(e.occurred_at for e in events)
         self.last_at = max(e.occurred_at for e in events)
+        self.truth = true_identities(events)
 
     @property
     def as_of(self) -> datetime:
@@ -57,9 +58,28 @@ class Workload:
             "heavy_customer": HEAVY_CUSTOMER,
             "heavy_customer_events": self.heavy_events,
             "heavy_customer_keys": HEAVY_IDENTIFIERS,
+            "true_identities": self.truth,
             "mean_event_bytes": round(self.bytes / max(self.count, 1)),
             "event_time_span": [self.first_at.isoformat(), self.last_at.isoformat()],
         }
+
+
+def true_identities(events: list[Envelope]) -> dict[str, int]:
+    """Who the events are really about, from what the simulator knows: each customer id is
+    one customer; an anonymous id never sent beside a customer id is a visitor who never
+    identified. The identity graph should resolve the workload to exactly these numbers."""
+    customers: set[str] = set()
+    anonymous: set[str] = set()
+    identified: set[str] = set()
+    for event in events:
+        ref = event.customer
+        if ref.customer_id is not None:
+            customers.add(ref.customer_id)
+            if ref.anonymous_id is not None:
+                identified.add(ref.anonymous_id)
+        elif ref.anonymous_id is not None:
+            anonymous.add(ref.anonymous_id)
+    return {"customers": len(customers), "visitors": len(anonymous - identified)}
 
 
 def build_workload(events: int, customers: int, *, seed: int = 7) -> Workload:

@@ -48,6 +48,9 @@ def test_bench_smoke_run_reports_every_figure(rapport_settings: Settings, tmp_pa
             latency = figures["H"][phase][query]
             assert _number(latency["p50_ms"]) and _number(latency["p99_ms"]), (phase, query)
     assert figures["E"]["lag"]["verdict"] == "drained"
+    identity = figures["H"]["identity"]
+    assert identity["resolved"]["customers"] == identity["truth"]["customers"] > 0
+    assert identity["resolved"]["visitors"] == identity["truth"]["visitors"]
     population = figures["P"]
     assert population["customers"] == 2000 and _number(population["rank_all_s"])
     assert set(population["queries"]) == {"top100_clv", "top100_rfm", "top100_p_active", "segments"}
