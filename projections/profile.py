@@ -40,7 +40,9 @@ class Profile:
     events: int = 0
     channel_counts: Mapping[str, int] = field(default_factory=dict)
     last_contact: Mapping[str, datetime] = field(default_factory=dict)
-    preferences: Stamped | None = None
+    # Per field of consent.preferences_set ("allowed_channels", "quiet_hours"…): its value,
+    # or None where an event cleared it, each with the stamp of the event that set it.
+    preferences: Mapping[str, Stamped] = field(default_factory=dict)
     consent: Mapping[str, Stamped] = field(default_factory=dict)  # "channel:purpose" -> bool
     survey: Stamped | None = None  # the latest survey answer (NPS, interests, category spend)
 
@@ -102,7 +104,7 @@ def merge(customer_id: str, profiles: Iterable[Profile]) -> Profile | None:
                 c: max(t for t in (m.last_contact.get(c), p.last_contact.get(c)) if t)
                 for c in m.last_contact.keys() | p.last_contact.keys()
             },
-            preferences=_newer(m.preferences, p.preferences),
+            preferences=_newest(m.preferences, p.preferences),
             consent=_newest(m.consent, p.consent),
             survey=_newer(m.survey, p.survey),
         )
@@ -144,10 +146,16 @@ def _traits(state: Profile, event: Envelope, stamp: Stamp) -> Profile:
 
 
 def _preferences(state: Profile, event: Envelope, stamp: Stamp) -> Profile:
-    candidate = Stamped(event.payload.model_dump(mode="json"), stamp)
-    if not candidate.newer_than(state.preferences):
-        return state
-    return replace(state, preferences=candidate)
+    """A partial update: each field it sets or clears is last-writer-wins on its own."""
+    payload = event.payload
+    assert isinstance(payload, ContactPreferencesSet)
+    changes: dict[str, Any] = {**payload.stated(), **dict.fromkeys(payload.cleared)}
+    preferences = dict(state.preferences)
+    for name, value in changes.items():
+        candidate = Stamped(value, stamp)
+        if candidate.newer_than(preferences.get(name)):
+            preferences[name] = candidate
+    return replace(state, preferences=preferences)
 
 
 def _consent(state: Profile, event: Envelope, stamp: Stamp) -> Profile:

@@ -7,6 +7,7 @@ from typing import Any
 
 from projections.profile import Profile
 from projections.stamped import Stamp, Stamped
+from schemas.payloads.profile import upcast_preferences_v1_to_v2
 
 
 def to_row(profile: Profile) -> dict[str, Any]:
@@ -19,7 +20,7 @@ def to_row(profile: Profile) -> dict[str, Any]:
         "events": profile.events,
         "channel_counts": dict(sorted(profile.channel_counts.items())),
         "last_contact": {k: v.isoformat() for k, v in sorted(profile.last_contact.items())},
-        "preferences": _stamped_json(profile.preferences) if profile.preferences else None,
+        "preferences": {k: _stamped_json(v) for k, v in sorted(profile.preferences.items())},
         "consent": {k: _stamped_json(v) for k, v in sorted(profile.consent.items())},
         "survey": _stamped_json(profile.survey) if profile.survey else None,
     }
@@ -35,7 +36,7 @@ def from_row(row: Any) -> Profile:
         events=row.events,
         channel_counts=dict(row.channel_counts),
         last_contact={k: datetime.fromisoformat(v) for k, v in row.last_contact.items()},
-        preferences=_stamped(row.preferences) if row.preferences else None,
+        preferences=_preferences(row.preferences),
         consent={k: _stamped(v) for k, v in row.consent.items()},
         survey=_stamped(row.survey) if row.survey else None,
     )
@@ -47,3 +48,16 @@ def _stamped_json(stamped: Stamped) -> dict[str, Any]:
 
 def _stamped(data: dict[str, Any]) -> Stamped:
     return Stamped(data["value"], Stamp(datetime.fromisoformat(data["at"]), data["event_id"]))
+
+
+def _preferences(data: dict[str, Any] | None) -> dict[str, Stamped]:
+    """Per-field preferences; a row written before partial updates holds the whole set as
+    one stamped value, read the way its event is upcast (every field set or cleared)."""
+    if not data:
+        return {}
+    if "value" in data and "event_id" in data:
+        whole = upcast_preferences_v1_to_v2(data["value"])
+        stamp = Stamp(datetime.fromisoformat(data["at"]), data["event_id"])
+        values = {**whole, **dict.fromkeys(whole.pop("cleared"))}
+        return {k: Stamped(v, stamp) for k, v in sorted(values.items())}
+    return {k: _stamped(v) for k, v in data.items()}

@@ -213,6 +213,7 @@ CURRENT_PAYLOADS: list[type[Payload]] = [
 SUPERSEDED_PAYLOADS: list[Superseded] = [
     Superseded(call_center.CallCenterCallV1, upcast=call_center.upcast_v1_to_v2),
     Superseded(profile.IdentityLinkedV1, upcast=profile.upcast_identity_linked_v1_to_v2),
+    Superseded(profile.ContactPreferencesSetV1, upcast=profile.upcast_preferences_v1_to_v2),
 ]
 
 REGISTRY = Registry(CURRENT_PAYLOADS, SUPERSEDED_PAYLOADS)

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ValidationError
 
 from schemas import REGISTRY, Envelope, Payload
 from schemas.money import ISO_4217, known_currency
+from schemas.payloads.profile import IANA_ZONES, known_zone
 from schemas.text import NO_NUL
 
 SearchStrategy = st.SearchStrategy
@@ -30,6 +31,7 @@ M = TypeVar("M", bound=BaseModel)
 # Validators whose accepted values are a small set the schema cannot express.
 _VALUES_OF_CHECKS: dict[Callable[..., Any], SearchStrategy[Any]] = {
     known_currency: st.sampled_from(sorted(ISO_4217)),
+    known_zone: st.sampled_from(sorted(IANA_ZONES)),
 }
 
 # Any character JSON, UTF-8 and PostgreSQL can carry: no NUL, no lone surrogates.
@@ -84,7 +86,7 @@ def _model_inputs(
     seed: Mapping[str, Any] | None = None,
     overrides: Mapping[str, SearchStrategy[Any]] | None = None,
 ) -> SearchStrategy[dict[str, Any]]:
-    while schema["type"] in ("function-after", "model"):  # validators: the rules come later
+    while schema["type"] in ("function-after", "function-before", "model"):  # rules come later
         schema = schema["schema"]
     if schema["type"] != "model-fields":
         raise NotImplementedError(f"not a model schema: {schema['type']}")

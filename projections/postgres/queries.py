@@ -230,7 +230,9 @@ def customer_profile(
     profile["consent"] = {
         k: {"opted_in": v["value"], "at": v["at"]} for k, v in profile["consent"].items()
     }
-    profile["preferences"] = profile["preferences"]["value"] if profile["preferences"] else None
+    profile["preferences"] = {  # what the customer stated; a cleared field is not stated
+        k: v["value"] for k, v in profile["preferences"].items() if v["value"] is not None
+    }
     profile["survey"] = profile["survey"]["value"] if profile["survey"] else None
     return profile
 
