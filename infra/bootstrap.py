@@ -10,6 +10,7 @@ from infra import services
 from infra.settings import Settings
 from producers import Publisher, PublisherConfig
 from producers.errors import PublishError
+from projections.contact_policy import ContactRules
 from projections.engagement import EngagementParameters
 from projections.identity import IdentityRules
 from projections.postgres.store import make_engine
@@ -51,7 +52,14 @@ def identity_rules(settings: Settings) -> IdentityRules:
 
 def projection_versions(settings: Settings, **engine_options: Any) -> PostgresVersions:
     """The projection store: every version, in the configured PostgreSQL."""
-    return PostgresVersions(engine(settings, **engine_options), identity_rules(settings))
+    return PostgresVersions(
+        engine(settings, **engine_options), identity_rules(settings), contact_rules(settings)
+    )
+
+
+def contact_rules(settings: Settings) -> ContactRules:
+    purposes = (p.strip() for p in settings.contact_opt_in_purposes.split(","))
+    return ContactRules(opt_in_purposes=frozenset(p for p in purposes if p))
 
 
 def worker_config(settings: Settings, *, batch_size: int = 1000) -> WorkerConfig:
@@ -90,6 +98,7 @@ def worker_app(settings: Settings, config: WorkerConfig) -> faust.App:
                 every_s=settings.scores_every_s,
                 params=score_parameters(settings),
                 as_of_day=settings.scores_as_of,
+                contact_rules=contact_rules(settings),
             )
         )
     return build_app(
@@ -133,7 +142,12 @@ def read_api_app(settings: Settings) -> FastAPI:
     """The HTTP read API over the active projection version."""
     from readapi.app import create_app
 
-    return create_app(engine(settings), score_parameters(settings), identity_rules(settings))
+    return create_app(
+        engine(settings),
+        score_parameters(settings),
+        identity_rules(settings),
+        contact_rules(settings),
+    )
 
 
 def sources(settings: Settings) -> PostgresSources:

@@ -13,6 +13,7 @@ from rich.console import Console
 from projections.query_time import parse_as_of, parse_instant
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for machines.")]
+DENIED = 3  # can-contact's exit status for a denied contact (errors exit 1 or 2)
 
 
 def parse_time(value: str | None, parameter: str) -> datetime | None:
@@ -106,6 +107,48 @@ def register(app: typer.Typer, out: Console, settings_factory: Any) -> None:
         for table in profile_tables(data):
             out.print(table)
 
+    @app.command("can-contact")
+    def can_contact(
+        customer: Annotated[
+            str, typer.Argument(help="Customer id, or any identifier (e-mail, phone, kind:value).")
+        ],
+        channel: Annotated[str, typer.Option(help="Channel of the contact, e.g. email.")],
+        purpose: Annotated[str, typer.Option(help="e.g. marketing, service.")] = "marketing",
+        topic: Annotated[
+            str | None, typer.Option(help="What it is about (checked against unwanted topics).")
+        ] = None,
+        at: Annotated[
+            str | None, typer.Option(help="When (ISO 8601); default now. Policy in event time.")
+        ] = None,
+        as_json: JsonFlag = False,
+    ) -> None:
+        """May we contact the customer? Allow or deny, with every rule's reason and the event
+        it comes from. Exit status 0 when allowed, 3 when denied."""
+        from infra import bootstrap
+        from infra.render import decision_table
+        from projections.postgres.contact_policy import contact_decision
+
+        settings = settings_factory()
+        engine = bootstrap.engine(settings)
+        when = parse_time(at, "at") or datetime.now(UTC)
+        with engine.connect() as conn:
+            customer_id, decision = contact_decision(
+                conn,
+                customer,
+                channel=channel,
+                purpose=purpose,
+                topic=topic,
+                at=when,
+                rules=bootstrap.contact_rules(settings),
+                identity_rules=bootstrap.identity_rules(settings),
+            )
+        if as_json:
+            print_json(out, {"customer_id": customer_id, **decision.to_json()})
+        else:
+            out.print(decision_table(customer_id, decision))
+        if not decision.allowed:
+            raise typer.Exit(DENIED)
+
     @app.command()
     def scores(
         customer: Annotated[
@@ -171,6 +214,7 @@ def register(app: typer.Typer, out: Console, settings_factory: Any) -> None:
             settings.projection_schema,
             as_of=when,
             params=bootstrap.score_parameters(settings),
+            contact_rules=bootstrap.contact_rules(settings),
         )
         out.print(
             f"scored {count} customers as of {when.isoformat()} in {time.monotonic() - began:.1f}s"

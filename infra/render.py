@@ -8,6 +8,8 @@ from typing import Any
 from rich.table import Table
 from rich.text import Text
 
+from projections.contact_policy import Decision
+
 
 def timeline_table(customer_id: str, rows: Sequence[dict[str, Any]]) -> Table:
     table = Table(
@@ -41,16 +43,18 @@ def profile_tables(profile: dict[str, Any]) -> list[Table]:
     head.add_row(*_cells("events", str(profile["events"])))
     for key, value in profile["traits"].items():
         head.add_row(*_cells(f"trait: {key}", str(value)))
-    if profile["preferences"]:
-        prefs = profile["preferences"]
-        head.add_row(
-            *_cells("allowed channels", ", ".join(prefs.get("allowed_channels") or []) or "none")
-        )
-        if prefs.get("max_contacts_per_week") is not None:
-            head.add_row(*_cells("max contacts/week", str(prefs["max_contacts_per_week"])))
-        if prefs.get("quiet_hours"):
-            q = prefs["quiet_hours"]
-            head.add_row(*_cells("quiet hours", f"{q['start']}–{q['end']} {q['timezone']}"))
+    prefs = profile["preferences"]  # only what the customer stated
+    if "allowed_channels" in prefs:
+        allowed = ", ".join(prefs["allowed_channels"]) or "none (no contact)"
+        head.add_row(*_cells("allowed channels", allowed))
+    if "max_contacts_per_week" in prefs:
+        head.add_row(*_cells("max contacts/week", str(prefs["max_contacts_per_week"])))
+    if "quiet_hours" in prefs:
+        q = prefs["quiet_hours"]
+        head.add_row(*_cells("quiet hours", f"{q['start']}–{q['end']} {q['timezone']}"))
+    for field, label in (("topics", "wanted topics"), ("unwanted_topics", "unwanted topics")):
+        if field in prefs:
+            head.add_row(*_cells(label, ", ".join(prefs[field]) or "none"))
     channels = Table(title="Channels", title_justify="left")
     channels.add_column("channel")
     channels.add_column("events", justify="right")
@@ -190,3 +194,26 @@ def segment_tables(data: dict[str, Any]) -> list[Table]:
 def _cells(*values: object) -> list[Text]:
     """Cells as plain text: customer data must not be read as rich markup or emoji codes."""
     return [value if isinstance(value, Text) else Text(str(value)) for value in values]
+
+
+def decision_table(customer_id: str, decision: Decision) -> Table:
+    r = decision.request
+    verdict = "ALLOW" if decision.allowed else "DENY"
+    about = f" about {r.topic!r}" if r.topic else ""
+    table = Table(
+        title=Text(
+            f"{verdict}: {r.purpose} via {r.channel}{about} to {customer_id} "
+            f"at {r.at.isoformat(timespec='minutes')}"
+        ),
+        title_justify="left",
+    )
+    table.add_column("rule")
+    table.add_column("verdict")
+    table.add_column("reason")
+    table.add_column("from event (event time)")
+    for check in decision.checks:
+        source = f"{check.event_id} ({_when(check.at)})" if check.event_id else ""
+        table.add_row(
+            *_cells(check.rule, "allow" if check.allowed else "DENY", check.reason, source)
+        )
+    return table

@@ -139,6 +139,12 @@ class Settings(BaseSettings):
         description="Score the population as of the end of this day; unset = today (UTC).",
     )
     scores_every_s: float = 2.0
+    # The contact policy (docs/analysts.md): purposes contacted only after an explicit
+    # opt-in (e.g. "marketing" under the GDPR); others are allowed until an opt-out.
+    contact_opt_in_purposes: str = Field(
+        default="",
+        description="Comma-separated purposes that need an opt-in before any contact.",
+    )
 
     def as_env(self) -> dict[str, str]:
         """These settings as RAPPORT_* variables, for a child process (services as external)."""
@@ -153,6 +159,7 @@ class Settings(BaseSettings):
             "RAPPORT_CONSUMER_GROUP": self.consumer_group,
             "RAPPORT_WORKER_STALL_TIMEOUT_S": str(self.worker_stall_timeout_s),
             "RAPPORT_SCORES_EVERY_S": str(self.scores_every_s),
+            "RAPPORT_CONTACT_OPT_IN_PURPOSES": self.contact_opt_in_purposes,
             **(
                 {"RAPPORT_SCORES_AS_OF": self.scores_as_of.isoformat()} if self.scores_as_of else {}
             ),

@@ -15,11 +15,24 @@ from __future__ import annotations
 import itertools
 import random
 import uuid
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 
+from projections.contact_policy import (
+    OUTBOUND_TYPES,
+    POLICY_TYPES,
+    WEEK,
+    Contact,
+    Fact,
+    Policy,
+    Request,
+    decide,
+    fold_policy_event,
+    outbound_contact,
+)
 from schemas import Channel, CustomerRef, Envelope, Source
 from schemas.envelope import Payload
 from schemas.payloads import (
@@ -51,6 +64,15 @@ _PLATFORMS = ["instagram", "x", "facebook", "tiktok"]
 _COMMUNITIES = ["reddit r/homebarista", "tinhte.vn", "community.example.com"]
 _CAMPAIGNS = ["spring-sale", "newsletter-weekly", "loyalty-tier-up", "win-back"]
 _PAGES = ["/", "/products", "/products/espresso", "/pricing", "/help", "/account", "/cart"]
+_CONTACTABLE = [Channel.EMAIL, Channel.CALL_CENTER, Channel.SALES]
+_ZONES = [
+    "Asia/Ho_Chi_Minh",
+    "Europe/Berlin",
+    "Africa/Lagos",
+    "Europe/Madrid",
+    "Asia/Seoul",
+    "America/New_York",
+]
 _CITIES = ["Hanoi", "Ho Chi Minh City", "Berlin", "Lagos", "Madrid", "Seoul"]
 _PRAISE = ["love the new grinder", "support sorted it in minutes", "best beans I have had"]
 _GRIPES = ["parcel is late again", "app keeps logging me out", "refund still not here"]
@@ -108,9 +130,17 @@ def simulate(
     seed: int = 7,
     start: datetime = DEFAULT_START,
     stories_per_customer_per_day: float = 0.5,
+    violation_rate: float = 0.05,
 ) -> Iterator[Envelope]:
-    """Events of `customers` simulated customers from `start` on, forever, same for a seed."""
+    """Events of `customers` simulated customers from `start` on, forever, same for a seed.
+
+    The business's senders ask the contact policy before an outbound touchpoint and drop
+    the story when it is denied, except `violation_rate` of the time (a campaign sent to
+    the wrong list, an agent who dials anyway): what `rapport.contact_violations` shows."""
+    if not 0 <= violation_rate <= 1:
+        raise ValueError(f"violation_rate {violation_rate} is not between 0 and 1")
     rng = random.Random(seed)
+    sender = _Sender(violation_rate)
     population = personas(customers, rng)
     # Cumulative once: `choices` with plain weights re-sums all of them on every draw, which
     # made each story cost O(customers). Same draws, so the same events for a seed.
@@ -123,7 +153,10 @@ def simulate(
         persona = rng.choices(population, cum_weights=cum_weights)[0]
         story = rng.choices(stories, story_weights)[0]
         began = start + timedelta(seconds=clock)
-        for offset, payload, who in story(rng, persona, began):
+        emits = story(rng, persona, began)
+        if not sender.sends(rng, persona.customer_id, began, emits):
+            continue
+        for offset, payload, who in emits:
             yield Envelope.new(
                 payload,
                 customer=who or persona.ref(),
@@ -131,6 +164,44 @@ def simulate(
                 source=Source(system=_SYSTEMS[payload.channel], channel=payload.channel),
                 event_id=uuid.UUID(int=rng.getrandbits(128), version=4),
             )
+
+
+class _Sender:
+    """The business's sending systems, as far as the contact policy goes: per customer the
+    policy its consent and preference events set, and its outbound touchpoints."""
+
+    def __init__(self, violation_rate: float) -> None:
+        self.violation_rate = violation_rate
+        self.policies: dict[str, Policy] = {}
+        self.contacts: dict[str, deque[Contact]] = {}
+        self.events = 0  # a stand-in event id: stories arrive in event-time order here
+
+    def sends(
+        self, rng: random.Random, customer_id: str, began: datetime, emits: list[Emit]
+    ) -> bool:
+        """Whether the story happens: it does unless it reaches out against the policy
+        (and is not one of the violations let through); then its events are recorded."""
+        policy = self.policies.setdefault(customer_id, Policy())
+        recent = self.contacts.setdefault(customer_id, deque())
+        facts = []
+        for offset, payload, _ in emits:
+            if payload.event_type in POLICY_TYPES or payload.event_type in OUTBOUND_TYPES:
+                self.events += 1
+                wire = payload.model_dump(mode="json", exclude_none=True)
+                at = began + timedelta(seconds=offset)
+                facts.append(Fact(at, f"{self.events:012d}", payload.event_type, wire))
+        contacts = [c for f in facts if (c := outbound_contact(f)) is not None]
+        for contact in contacts:
+            while recent and recent[0].at <= contact.at - WEEK:
+                recent.popleft()
+            request = Request(contact.channel, contact.purpose, contact.at, contact.topic)
+            denied = not decide(policy, request, list(recent)).allowed
+            if denied and rng.random() >= self.violation_rate:
+                return False
+        recent.extend(contacts)
+        for fact in facts:
+            fold_policy_event(policy, fact)
+        return True
 
 
 _SYSTEMS = {
@@ -355,7 +426,7 @@ def _survey(rng: random.Random, p: Persona, at: datetime) -> list[Emit]:
 
 def _consent(rng: random.Random, p: Persona, at: datetime) -> list[Emit]:
     if rng.random() < 0.5:
-        channel = rng.choice([Channel.EMAIL, Channel.CALL_CENTER, Channel.SOCIAL])
+        channel = rng.choice([*_CONTACTABLE, Channel.SOCIAL])
         change = profile.ConsentChanged(
             contact_channel=channel,
             purpose=rng.choice(["marketing", "service"]),
@@ -363,14 +434,38 @@ def _consent(rng: random.Random, p: Persona, at: datetime) -> list[Emit]:
             legal_basis="consent",
         )
         return [(0.0, change, None)]
-    allowed = rng.sample([Channel.EMAIL, Channel.CALL_CENTER, Channel.WEB], rng.randint(0, 3))
-    prefs = profile.ContactPreferencesSet(
-        allowed_channels=allowed,
-        max_contacts_per_week=rng.randint(0, 5),
-        topics=rng.sample(list(_CATALOG), 2),
-        quiet_hours=QuietHours.model_validate({"start": "21:00", "end": "08:00"}),
+    return [(0.0, _preferences_update(rng, p), None)]
+
+
+def _preferences_update(rng: random.Random, p: Persona) -> profile.ContactPreferencesSet:
+    """What a preference centre sends: the whole form (a field left empty is cleared), or
+    one change (quiet hours, the weekly cap), or a field cleared. Coherent by the contract."""
+    zone = _ZONES[int(p.customer_id.rsplit("-", 1)[-1], 36) % len(_ZONES)]
+    kind = rng.random()
+    if kind < 0.4:
+        if rng.random() < 0.05:
+            return profile.ContactPreferencesSet(allowed_channels=[])  # no contact at all
+        wanted = rng.sample(_CAMPAIGNS, 2)
+        others = [t for t in _CAMPAIGNS + _TOPICS if t not in wanted]
+        return profile.ContactPreferencesSet(
+            allowed_channels=rng.sample(_CONTACTABLE, rng.randint(1, len(_CONTACTABLE))),
+            max_contacts_per_week=rng.choice([None, 2, 3, 5]),
+            topics=wanted,
+            unwanted_topics=rng.sample(others, rng.randint(0, 2)),
+            quiet_hours=_quiet_hours(rng, zone) if rng.random() < 0.6 else None,
+        )
+    if kind < 0.7:
+        return profile.ContactPreferencesSet(quiet_hours=_quiet_hours(rng, zone))
+    if kind < 0.85:
+        return profile.ContactPreferencesSet(max_contacts_per_week=rng.randint(1, 5))
+    cleared = rng.choice(["quiet_hours", "max_contacts_per_week", "unwanted_topics"])
+    return profile.ContactPreferencesSet.model_validate({cleared: None})
+
+
+def _quiet_hours(rng: random.Random, zone: str) -> QuietHours:
+    return QuietHours(
+        start=time(rng.choice([20, 21, 22])), end=time(rng.choice([7, 8, 9])), timezone=zone
     )
-    return [(0.0, prefs, None)]
 
 
 def _web_session(rng: random.Random, p: Persona, at: datetime) -> list[Emit]:

@@ -15,11 +15,13 @@ from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from projections.contact_policy import DEFAULT_CONTACT_RULES, ContactRules
 from projections.errors import CustomerNotFound, InvalidQuery
 from projections.identity import DEFAULT_RULES, IdentityRules
 from projections.postgres import queries
+from projections.postgres.contact_policy import contact_decision
 from projections.postgres.identity import identity_of
-from projections.query_time import parse_as_of
+from projections.query_time import parse_as_of, parse_instant
 from projections.scores import DEFAULT_PARAMETERS, ScoreParameters
 
 AS_OF_HELP = (
@@ -40,6 +42,7 @@ def create_app(
     engine: sa.Engine,
     params: ScoreParameters = DEFAULT_PARAMETERS,
     rules: IdentityRules = DEFAULT_RULES,
+    contact_rules: ContactRules = DEFAULT_CONTACT_RULES,
 ) -> FastAPI:
     app = FastAPI(
         title="Rapport read API",
@@ -113,6 +116,35 @@ def create_app(
     def profile(conn: Conn, customer_id: str) -> dict[str, Any]:
         """Identifiers, latest traits, first/last seen, channels, preferences, consent."""
         return queries.customer_profile(conn, customer_id, rules)
+
+    @app.get("/v1/customers/{customer_id}/contact-policy", tags=["customers"])
+    def contact_policy(
+        conn: Conn,
+        customer_id: str,
+        channel: Annotated[str, Query(description="Channel of the contact, e.g. email.")],
+        purpose: Annotated[str, Query(description="e.g. marketing, service.")] = "marketing",
+        topic: Annotated[
+            str | None, Query(description="What it is about (checked against unwanted topics).")
+        ] = None,
+        at: Annotated[
+            str | None, Query(description="When (ISO 8601; a bare date is its midnight UTC).")
+        ] = None,
+    ) -> dict[str, Any]:
+        """May we contact the customer on `channel` for `purpose` at `at` (default now)?
+        `decision` is allow or deny; `checks` gives every rule's verdict, reason and the
+        consent or preference event it comes from. A denial is an answer, not an error
+        (200)."""
+        resolved, decision = contact_decision(
+            conn,
+            customer_id,
+            channel=channel,
+            purpose=purpose,
+            topic=topic,
+            at=parse_instant(at, "at") if at else datetime.now(UTC),
+            rules=contact_rules,
+            identity_rules=rules,
+        )
+        return {"customer_id": resolved, **decision.to_json()}
 
     @app.get("/v1/customers/{customer_id}/identity", tags=["customers"])
     def identity(conn: Conn, customer_id: str) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from datetime import date
 from multiprocessing.synchronize import Event
 from typing import Any
 
+from projections.contact_policy import DEFAULT_CONTACT_RULES, ContactRules
 from projections.scores import DEFAULT_PARAMETERS, ScoreParameters
 
 log = logging.getLogger("rapport.population")
@@ -36,6 +37,7 @@ class ScorerConfig:
     every_s: float = 2.0
     params: ScoreParameters = DEFAULT_PARAMETERS
     as_of_day: date | None = None  # None: today
+    contact_rules: ContactRules = DEFAULT_CONTACT_RULES
 
 
 def run_scorer(config: ScorerConfig, parent_pid: int, stop: Event) -> None:
@@ -46,7 +48,11 @@ def run_scorer(config: ScorerConfig, parent_pid: int, stop: Event) -> None:
     logging.basicConfig(level=logging.WARNING, format="[%(asctime)s] [%(process)d] %(message)s")
     engine = make_engine(config.database_url, pool_size=1)
     scorer = PopulationScorer(
-        engine, config.schema, params=config.params, as_of_day=config.as_of_day
+        engine,
+        config.schema,
+        params=config.params,
+        as_of_day=config.as_of_day,
+        contact_rules=config.contact_rules,
     )
     try:
         while os.getppid() == parent_pid and not stop.is_set():

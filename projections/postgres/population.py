@@ -15,6 +15,8 @@ seconds, keeps it so in one transaction:
 3. If anything changed, the base is ranked again in SQL over the rows (RFM per currency,
    the tiers' cut-offs), only rows whose rank moved are written, and the segments and the
    ranking's lineage (`score_bases`) are rewritten.
+4. The contact-policy violations of every customer rescored are judged again
+   (projections/postgres/contact_policy.py): a late opt-out or a merge changes them.
 
 Readers see one cycle's result or the one before it, never a half-ranked base. One cycle
 runs at a time per version (an advisory lock): several workers share one scorer's work.
@@ -36,10 +38,12 @@ import sqlalchemy as sa
 from psycopg2.extras import execute_values
 from sqlalchemy.dialects.postgresql import insert
 
+from projections.contact_policy import DEFAULT_CONTACT_RULES, ContactRules
 from projections.errors import ProjectionError, ScoringInputError
 from projections.postgres import views
 from projections.postgres.bulk import json_text
 from projections.postgres.checkpoints import CHECKPOINT_EVERY, extend_checkpoints
+from projections.postgres.contact_policy import rewrite_violations
 from projections.postgres.history import customer_history
 from projections.postgres.tables import Tables, build_tables
 from projections.query_time import END_OF_DAY
@@ -88,8 +92,10 @@ class PopulationScorer:
         as_of_day: date | None = None,
         today: Callable[[], date] = lambda: datetime.now(UTC).date(),
         stale_chunk: int = 5000,
+        contact_rules: ContactRules = DEFAULT_CONTACT_RULES,
     ) -> None:
         self.engine = engine
+        self.contact_rules = contact_rules
         self.schema = schema
         self.params = params
         self.as_of_day = as_of_day  # fixed day (tests, historic data); None: today
@@ -114,17 +120,22 @@ class PopulationScorer:
             ).scalar_one()
             if not got:
                 return CycleReport(as_of, skipped="another scorer is running on this version")
-            report = _Cycle(conn, build_tables(schema), self.params, as_of).run(
-                everyone, self.stale_chunk
-            )
+            cycle = _Cycle(conn, build_tables(schema), self.params, as_of, self.contact_rules)
+            report = cycle.run(everyone, self.stale_chunk)
         return replace(report, seconds=time.monotonic() - started)
 
 
 class _Cycle:
     def __init__(
-        self, conn: sa.Connection, tables: Tables, params: ScoreParameters, as_of: datetime
+        self,
+        conn: sa.Connection,
+        tables: Tables,
+        params: ScoreParameters,
+        as_of: datetime,
+        contact_rules: ContactRules = DEFAULT_CONTACT_RULES,
     ) -> None:
         self.conn = conn
+        self.contact_rules = contact_rules
         self.t = tables
         self.params = params
         self.as_of = as_of
@@ -143,6 +154,7 @@ class _Cycle:
                 "score_bases",
                 "score_segments",
                 "population",
+                "contact_violations",
             )
         }
 
@@ -156,6 +168,7 @@ class _Cycle:
         mark = self._sql("SELECT changed_below_xid, as_of FROM {population} WHERE id = 1").first()
         if everyone or mark is None:
             self._sql("DELETE FROM {scores}")
+            self._sql("DELETE FROM {contact_violations}")
             customers = self._customers_of(
                 self._sql("SELECT customer_id FROM {customers}").scalars().all()
             )
@@ -275,6 +288,9 @@ class _Cycle:
         for start in range(0, len(customers), 2000):
             chunk = customers[start : start + 2000]
             keys_of = self._keys_of(chunk)
+            # The same change that rescores a customer can change what its touchpoints
+            # broke (a late opt-out, a merge): its violations are judged again with it.
+            rewrite_violations(self.conn, self.t, chunk, keys_of, self.contact_rules)
             states = self._states([k for keys in keys_of.values() for k in keys])
             rows = []
             for customer_id in chunk:
@@ -625,10 +641,11 @@ def score_population(
     *,
     as_of: datetime,
     params: ScoreParameters = DEFAULT_PARAMETERS,
+    contact_rules: ContactRules = DEFAULT_CONTACT_RULES,
 ) -> int:
     """Every customer scored and ranked as of `as_of` at once (`rapport refresh-scores`,
     a rebuilt version's first population); return the customers scored."""
-    scorer = PopulationScorer(engine, schema, params=params)
+    scorer = PopulationScorer(engine, schema, params=params, contact_rules=contact_rules)
     report = scorer.run_once(everyone=True, as_of=as_of)
     if report.skipped:
         raise ProjectionError(f"scores not refreshed: {report.skipped}")

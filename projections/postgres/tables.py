@@ -34,6 +34,7 @@ class Tables:
     score_segments: sa.Table
     population: sa.Table
     score_checkpoints: sa.Table
+    contact_violations: sa.Table
 
 
 # A row's writer stamps its transaction id here (`txid_current()`, the default, also on
@@ -64,6 +65,14 @@ def build_tables(schema: str) -> Tables:
         # projected before the ledger existed, which are read from the payload instead.
         sa.Column("score_inputs", JSONB),
         sa.Index(f"{schema}_timeline_by_customer", "customer_id", "occurred_at", "event_id"),
+        # The consent and preference events alone (a few per customer): a contact-policy
+        # decision reads them without walking a long timeline.
+        sa.Index(
+            f"{schema}_timeline_policy",
+            "customer_id",
+            "occurred_at",
+            postgresql_where=sa.text("type IN ('consent.changed', 'consent.preferences_set')"),
+        ),
     )
     customers = sa.Table(
         "customers",
@@ -259,6 +268,27 @@ def build_tables(schema: str) -> Tables:
         sa.Column("events", sa.Integer, nullable=False),
         sa.Column("state", JSONB, nullable=False),
     )
+    # Outbound touchpoints that broke the contact policy in force when they happened
+    # (projections/contact_policy.py), one row per rule broken. Rewritten per customer by
+    # the population scorer whenever one of the customer's keys changes (a late opt-out
+    # changes the verdict on what followed it).
+    contact_violations = sa.Table(
+        "contact_violations",
+        md,
+        sa.Column("customer_id", sa.Text, primary_key=True),
+        sa.Column("event_id", UUID(as_uuid=True), primary_key=True),
+        sa.Column("rule", sa.Text, primary_key=True),
+        sa.Column("key", sa.Text, nullable=False),  # the key the touchpoint is filed under
+        sa.Column("occurred_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("type", sa.Text, nullable=False),
+        sa.Column("channel", sa.Text, nullable=False),
+        sa.Column("purpose", sa.Text, nullable=False),
+        sa.Column("topic", sa.Text),
+        sa.Column("reason", sa.Text, nullable=False),
+        sa.Column("policy_event_id", UUID(as_uuid=True)),  # the event the rule comes from
+        sa.Column("policy_at", sa.DateTime(timezone=True)),
+        sa.Index(f"{schema}_contact_violations_by_key", "key"),
+    )
     return Tables(
         md,
         schema,
@@ -277,4 +307,5 @@ def build_tables(schema: str) -> Tables:
         score_segments,
         population,
         score_checkpoints,
+        contact_violations,
     )

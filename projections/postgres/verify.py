@@ -17,7 +17,15 @@ from projections.postgres.tables import Tables, build_tables
 from projections.store import Difference
 
 # `rec` as the row alias: a bare `t` would be the scores table's column T, not the row.
-_PER_CUSTOMER = ("timeline", "customers", "purchases", "scores", "score_state", "score_orders")
+_PER_CUSTOMER = (
+    "timeline",
+    "customers",
+    "purchases",
+    "scores",
+    "score_state",
+    "score_orders",
+    "contact_violations",
+)
 _WHOLE = ("channel_daily", "identity_nodes", "identity_keys", "identity_edges")
 # Bookkeeping, not projected content: which transaction last wrote the row.
 _NOT_COMPARED = {"changed_xid"}

@@ -15,6 +15,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from projections.contact_policy import DEFAULT_CONTACT_RULES, ContactRules
 from projections.errors import ProjectionError
 from projections.identity import DEFAULT_RULES, IdentityRules
 from projections.postgres import views
@@ -46,9 +47,15 @@ class OpenStore:
 
 
 class PostgresVersions:
-    def __init__(self, engine: sa.Engine, identity_rules: IdentityRules = DEFAULT_RULES) -> None:
+    def __init__(
+        self,
+        engine: sa.Engine,
+        identity_rules: IdentityRules = DEFAULT_RULES,
+        contact_rules: ContactRules = DEFAULT_CONTACT_RULES,
+    ) -> None:
         self.engine = engine
         self.identity_rules = identity_rules
+        self.contact_rules = contact_rules
 
     def store(self, name: str | None = None) -> PostgresStore:
         return PostgresStore(self.engine, name, identity_rules=self.identity_rules)
@@ -92,7 +99,13 @@ class PostgresVersions:
     def finish(self, name: str, *, scores_as_of: datetime | None, params: Any) -> None:
         create_indexes(self.engine, name)
         if scores_as_of is not None:
-            score_population(self.engine, name, as_of=scores_as_of, params=params)
+            score_population(
+                self.engine,
+                name,
+                as_of=scores_as_of,
+                params=params,
+                contact_rules=self.contact_rules,
+            )
         self.set_status(name, "ready")
 
     def set_status(self, name: str, status: str) -> None:

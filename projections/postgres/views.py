@@ -87,6 +87,10 @@ def _view_sql(schema: str) -> dict[str, str]:
               FROM {s}.customers c {resolved.format(row="c")}, jsonb_each(c.consent) kv
              ORDER BY 1, 2, 3, (kv.value ->> 'at')::timestamptz DESC,
                       kv.value ->> 'event_id' DESC""",
+        "contact_violations": f"""
+            SELECT customer_id, occurred_at, event_id, type, channel, purpose, topic, rule,
+                   reason, policy_event_id, policy_at, key
+              FROM {s}.contact_violations""",
         "identities": f"""
             SELECT node AS identifier, customer_id, blocked_customers
               FROM {s}.identity_nodes""",
