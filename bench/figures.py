@@ -22,6 +22,7 @@ from bench.worker_run import BenchError, ProjectedCount, WorkerProcess, live_lag
 from infra.settings import Settings
 from producers import EncodedEvent, Publisher, PublisherConfig
 from projections.postgres import queries, views
+from projections.postgres.contact_policy import contact_decision
 from projections.postgres.population import score_population
 from projections.postgres.store import make_engine
 from projections.postgres.tables import build_tables
@@ -176,7 +177,7 @@ def replay(database_url: str, bootstrap: str, topic: str, *, jobs: int | None = 
 
 
 # -- H: queries -----------------------------------------------------------------------------
-QUERY_NAMES = ("timeline", "profile", "scores", "scores_historic", "top100")
+QUERY_NAMES = ("timeline", "profile", "scores", "scores_historic", "top100", "contact_policy")
 
 
 class QueryBench:
@@ -224,6 +225,16 @@ class QueryBench:
                 queries.customer_scores(conn, self.customer, as_of=self.historic_as_of)
             elif name == "top100" and not queries.top_customers(conn, by="clv", n=100):
                 raise BenchError("top customers came back empty: were scores refreshed?")
+            elif name == "contact_policy":
+                self._turn += 1
+                contact_decision(
+                    conn,
+                    self.customer,
+                    channel=("email", "call_center", "sales")[self._turn % 3],
+                    purpose="marketing",
+                    topic="spring-sale",
+                    at=self.as_of,
+                )
         return time.perf_counter() - began
 
     def sample(

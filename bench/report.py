@@ -16,10 +16,12 @@ QUERY_LABELS = {
     "scores": "scores as of now (heavy customer, from the score state)",
     "scores_historic": "scores as of half-way (heavy customer, from the ledger)",
     "top100": "top-100 by CLV (the population)",
+    "contact_policy": "contact-policy decision (heavy customer)",
 }
 TIMELINE_P99_MS = 10.0
 SCORES_P99_MS = 10.0
 HISTORIC_SCORES_P99_MS = 50.0
+CONTACT_POLICY_P99_MS = 10.0
 POPULATION_P99_MS = 100.0  # top and segments over figure P's population
 FRESHNESS_P99_MS = 1000.0
 INGEST_FLOOR = 25_000.0
@@ -80,6 +82,7 @@ def targets(figures: dict[str, Any]) -> list[dict[str, Any]]:
             for name, what, limit in (
                 ("scores", "scores now", SCORES_P99_MS),
                 ("scores_historic", "scores historic", HISTORIC_SCORES_P99_MS),
+                ("contact_policy", "contact policy", CONTACT_POLICY_P99_MS),
             )
             for load, when in (("idle", "idle"), ("under_load", "under load"))
             if name in h[load]

@@ -110,6 +110,14 @@ def simulate(
     output: Annotated[
         Path | None, typer.Option(help="Write JSON Lines here instead of publishing to Kafka.")
     ] = None,
+    violation_rate: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            max=1.0,
+            help="Share of outbound touchpoints sent although the contact policy denies them.",
+        ),
+    ] = 0.05,
 ) -> None:
     """Simulate customers across every channel, deterministic for a seed."""
     from producers.simulator import DEFAULT_START
@@ -117,7 +125,7 @@ def simulate(
 
     began = start.replace(tzinfo=start.tzinfo or UTC) if start else DEFAULT_START
     stream: Iterator[Envelope] = itertools.islice(
-        generate(customers, seed=seed, start=began), events
+        generate(customers, seed=seed, start=began, violation_rate=violation_rate), events
     )
     if rate is not None:
         stream = _paced(stream, rate)

@@ -149,6 +149,35 @@ def register(app: typer.Typer, out: Console, settings_factory: Any) -> None:
         if not decision.allowed:
             raise typer.Exit(DENIED)
 
+    @app.command("contact-violations")
+    def contact_violations(
+        customer: Annotated[
+            str | None, typer.Argument(help="Only this customer (any identifier).")
+        ] = None,
+        rule: Annotated[str | None, typer.Option(help="Only this rule.")] = None,
+        limit: Annotated[int, typer.Option(help="Latest rows to show (1-1000).")] = 20,
+        as_json: JsonFlag = False,
+    ) -> None:
+        """Outbound touchpoints that broke the contact policy in force when they happened."""
+        from infra import bootstrap
+        from infra.render import violations_table
+        from projections.postgres import contact_policy
+
+        settings = settings_factory()
+        engine = bootstrap.engine(settings)
+        with engine.connect() as conn:
+            data = contact_policy.contact_violations(
+                conn,
+                customer=customer,
+                rule=rule,
+                limit=limit,
+                identity_rules=bootstrap.identity_rules(settings),
+            )
+        if as_json:
+            print_json(out, data)
+        else:
+            out.print(violations_table(data))
+
     @app.command()
     def scores(
         customer: Annotated[

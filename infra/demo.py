@@ -17,16 +17,19 @@ from rich.console import Console
 from infra import bootstrap, services
 from infra.errors import InfraError
 from infra.render import (
+    decision_table,
     profile_tables,
     scores_table,
     segment_tables,
     timeline_table,
     top_table,
+    violations_table,
 )
 from infra.settings import Settings
 from infra.worker_process import WorkerProcess
 from producers.sample import sample_calls
 from producers.simulator import simulate
+from projections.postgres.contact_policy import contact_decision, contact_violations
 from projections.postgres.population import population_status
 from projections.postgres.queries import (
     customer_profile,
@@ -87,6 +90,16 @@ def run_demo(
             console.print(table)
         console.print(scores_table(busiest, scores))
         with engine.connect() as conn:
+            _, decision = contact_decision(
+                conn,
+                busiest,
+                channel="email",
+                purpose="marketing",
+                at=latest,
+                rules=bootstrap.contact_rules(settings),
+            )
+            console.print(decision_table(busiest, decision))
+            console.print(violations_table(contact_violations(conn, limit=5)))
             console.print(top_table("clv", top_customers(conn, by="clv", n=5)))
             for table in segment_tables(segments(conn)):
                 console.print(table)

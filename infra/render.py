@@ -217,3 +217,17 @@ def decision_table(customer_id: str, decision: Decision) -> Table:
             *_cells(check.rule, "allow" if check.allowed else "DENY", check.reason, source)
         )
     return table
+
+
+def violations_table(data: dict[str, Any]) -> Table:
+    whose = f" of {data['customer_id']}" if data["customer_id"] else ""
+    counts = ", ".join(f"{rule} {n:,}" for rule, n in data["by_rule"].items()) or "none"
+    table = Table(title=Text(f"Contact-policy violations{whose}: {counts}"), title_justify="left")
+    for column in ("occurred at (UTC)", "customer", "touchpoint", "rule", "reason"):
+        table.add_column(column)
+    for v in data["violations"]:
+        touchpoint = f"{v['type']} ({v['purpose']}{', ' + v['topic'] if v['topic'] else ''})"
+        table.add_row(
+            *_cells(_when(v["occurred_at"]), v["customer_id"], touchpoint, v["rule"], v["reason"])
+        )
+    return table

@@ -19,7 +19,7 @@ from projections.contact_policy import DEFAULT_CONTACT_RULES, ContactRules
 from projections.errors import CustomerNotFound, InvalidQuery
 from projections.identity import DEFAULT_RULES, IdentityRules
 from projections.postgres import queries
-from projections.postgres.contact_policy import contact_decision
+from projections.postgres.contact_policy import contact_decision, contact_violations
 from projections.postgres.identity import identity_of
 from projections.query_time import parse_as_of, parse_instant
 from projections.scores import DEFAULT_PARAMETERS, ScoreParameters
@@ -145,6 +145,19 @@ def create_app(
             identity_rules=rules,
         )
         return {"customer_id": resolved, **decision.to_json()}
+
+    @app.get("/v1/contact-violations", tags=["customers"])
+    def violations(
+        conn: Conn,
+        customer: Annotated[str | None, Query(description="Only this customer.")] = None,
+        rule: Annotated[str | None, Query(description="Only this rule.")] = None,
+        limit: Annotated[int, Query(description="Latest rows (1-1000).")] = 50,
+    ) -> dict[str, Any]:
+        """Outbound touchpoints that broke the contact policy in force when they happened:
+        counts per rule and the latest rows (rapport.contact_violations)."""
+        return contact_violations(
+            conn, customer=customer, rule=rule, limit=limit, identity_rules=rules
+        )
 
     @app.get("/v1/customers/{customer_id}/identity", tags=["customers"])
     def identity(conn: Conn, customer_id: str) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from projections.contact_policy import (
     DEFAULT_CONTACT_RULES,
     OUTBOUND_TYPES,
     POLICY_TYPES,
+    RULES,
     WEEK,
     ContactRules,
     Decision,
@@ -147,3 +148,51 @@ def rewrite_violations(
     if rows:
         conn.execute(t.contact_violations.insert(), rows)
     return len(rows)
+
+
+def contact_violations(
+    conn: sa.Connection,
+    *,
+    customer: str | None = None,
+    rule: str | None = None,
+    limit: int = 50,
+    identity_rules: IdentityRules = DEFAULT_RULES,
+) -> dict[str, Any]:
+    """Counts of violations per rule, and the latest `limit` rows (of one customer, or of
+    one rule, when asked)."""
+    if rule is not None and rule not in RULES:
+        raise InvalidQuery("rule", f"{rule!r}; known: {', '.join(RULES)}")
+    if not 1 <= limit <= 1000:
+        raise InvalidQuery("limit", f"{limit} is not between 1 and 1000")
+    customer_id = None
+    if customer is not None:
+        who = find_customer(conn, customer, identity_rules)
+        if who is None:
+            raise CustomerNotFound(customer)
+        customer_id = who.customer_id
+    where = "WHERE (CAST(:c AS text) IS NULL OR customer_id = :c)"
+    values = {"c": customer_id, "r": rule, "n": limit}
+    counts: dict[str, int] = dict(
+        conn.execute(
+            sa.text(
+                f"SELECT rule, count(*) FROM {ANALYST_SCHEMA}.contact_violations {where} "
+                "GROUP BY rule ORDER BY rule"
+            ),
+            values,
+        ).all()
+    )
+    rows = conn.execute(
+        sa.text(
+            f"""SELECT customer_id, occurred_at, event_id, type, channel, purpose, topic, rule,
+                       reason, policy_event_id
+                  FROM {ANALYST_SCHEMA}.contact_violations {where}
+                   AND (CAST(:r AS text) IS NULL OR rule = :r)
+                 ORDER BY occurred_at DESC, event_id, rule LIMIT :n"""
+        ),
+        values,
+    ).mappings()
+    return {
+        "customer_id": customer_id,
+        "by_rule": counts,
+        "violations": [{str(k): v for k, v in r.items()} for r in rows],
+    }

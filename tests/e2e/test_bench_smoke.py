@@ -19,7 +19,7 @@ from tests.support import rapport
 pytestmark = pytest.mark.integration
 
 RATE_FIGURES = "ABCDEGI"
-QUERIES = ("timeline", "profile", "scores", "top100")
+QUERIES = ("timeline", "profile", "scores", "top100", "contact_policy")
 
 
 def _number(value: object) -> bool:

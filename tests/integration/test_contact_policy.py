@@ -174,6 +174,18 @@ def test_decisions_and_violations_through_the_worker(rapport_settings: Settings)
         assert httpx.get(url, params={"channel": "fax"}).status_code == 400
         missing = f"{base}/v1/customers/nobody@example.com/contact-policy"
         assert httpx.get(missing, params={"channel": "email"}).status_code == 404
+        listed = httpx.get(
+            f"{base}/v1/contact-violations", params={"customer": "policy@example.com"}
+        ).json()
+        assert listed["by_rule"] == {
+            "consent": 3,
+            "quiet_hours": 1,
+            "unwanted_topics": 1,
+            "weekly_cap": 1,
+        }
+        assert listed["violations"][0]["event_id"] == ids["unwanted"]  # the latest first
+        bad_rule = httpx.get(f"{base}/v1/contact-violations", params={"rule": "volume"})
+        assert bad_rule.status_code == 400 and "known: consent" in bad_rule.text
 
     denied = rapport(
         rapport_settings,
@@ -190,3 +202,6 @@ def test_decisions_and_violations_through_the_worker(rapport_settings: Settings)
     )  # fmt: skip
     assert allowed.returncode == 0, allowed.stdout + allowed.stderr
     assert "ALLOW" in allowed.stdout
+    shown = rapport(rapport_settings, "contact-violations", "--rule", "quiet_hours")
+    assert shown.returncode == 0, shown.stderr
+    assert "quiet_hours" in shown.stdout and "cust-policy" in shown.stdout
