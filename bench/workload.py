@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from producers import EncodedEvent, Publisher, PublisherConfig
 from producers.simulator import simulate
 from schemas import CustomerRef, Envelope
+from schemas.payloads.profile import IdentityLinked, IdentityUnlinked
 
 HEAVY_CUSTOMER = "cust-heavy"
 HEAVY_EVENTS = 10_000  # the timeline query's customer (fewer in workloads under 100k events)
@@ -65,21 +66,45 @@ class Workload:
 
 
 def true_identities(events: list[Envelope]) -> dict[str, int]:
-    """Who the events are really about, from what the simulator knows: each customer id is
-    one customer; an anonymous id never sent beside a customer id is a visitor who never
-    identified. The identity graph should resolve the workload to exactly these numbers."""
-    customers: set[str] = set()
-    anonymous: set[str] = set()
-    identified: set[str] = set()
+    """Who the events are about, from what they state, independently of the identity
+    graph's code: identifiers sent together, or linked by identity.linked, are one person
+    unless identity.unlinked parted them (the simulator unlinks only after linking). A
+    group holding a customer id is a customer; any other is a visitor who never identified.
+    The graph should resolve the workload to exactly these numbers (the simulator never
+    joins two customer ids, so no guard rail applies)."""
+    pairs: set[tuple[str, str]] = set()
+    parted: set[tuple[str, str]] = set()
+    nodes: set[str] = set()
     for event in events:
-        ref = event.customer
-        if ref.customer_id is not None:
-            customers.add(ref.customer_id)
-            if ref.anonymous_id is not None:
-                identified.add(ref.anonymous_id)
-        elif ref.anonymous_id is not None:
-            anonymous.add(ref.anonymous_id)
-    return {"customers": len(customers), "visitors": len(anonymous - identified)}
+        ids = event.customer.identifier_tuple
+        nodes.update(ids)
+        pairs.update(_pair(a, b) for a, b in itertools.pairwise(ids))
+        payload = event.payload
+        if isinstance(payload, IdentityLinked):
+            nodes.update((payload.identifier, payload.linked_to))
+            pairs.add(_pair(payload.identifier, payload.linked_to))
+        elif isinstance(payload, IdentityUnlinked):
+            parted.add(_pair(payload.identifier, payload.unlinked_from))
+    parent = {n: n for n in nodes}
+
+    def root(n: str) -> str:
+        while parent[n] != n:
+            parent[n] = parent[parent[n]]
+            n = parent[n]
+        return n
+
+    for a, b in pairs - parted:
+        parent[root(a)] = root(b)
+    groups: dict[str, bool] = {}
+    for n in nodes:
+        r = root(n)
+        groups[r] = groups.get(r, False) or n.startswith("customer:")
+    customers = sum(groups.values())
+    return {"customers": customers, "visitors": len(groups) - customers}
+
+
+def _pair(a: str, b: str) -> tuple[str, str]:
+    return (a, b) if a < b else (b, a)
 
 
 def build_workload(events: int, customers: int, *, seed: int = 7) -> Workload:

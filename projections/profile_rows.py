@@ -20,7 +20,8 @@ def to_row(profile: Profile) -> dict[str, Any]:
         "events": profile.events,
         "channel_counts": dict(sorted(profile.channel_counts.items())),
         "last_contact": {k: v.isoformat() for k, v in sorted(profile.last_contact.items())},
-        "preferences": {k: _stamped_json(v) for k, v in sorted(profile.preferences.items())},
+        "preferences": {k: _stamped_json(v) for k, v in sorted(profile.preferences.items())}
+        or None,
         "consent": {k: _stamped_json(v) for k, v in sorted(profile.consent.items())},
         "survey": _stamped_json(profile.survey) if profile.survey else None,
     }

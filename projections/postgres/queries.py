@@ -231,7 +231,7 @@ def customer_profile(
         k: {"opted_in": v["value"], "at": v["at"]} for k, v in profile["consent"].items()
     }
     profile["preferences"] = {  # what the customer stated; a cleared field is not stated
-        k: v["value"] for k, v in profile["preferences"].items() if v["value"] is not None
+        k: v["value"] for k, v in (profile["preferences"] or {}).items() if v["value"] is not None
     }
     profile["survey"] = profile["survey"]["value"] if profile["survey"] else None
     return profile
