@@ -105,9 +105,10 @@ class Setting:
         return (self.at, self.event_id)
 
 
-@dataclass(frozen=True)
+@dataclass
 class Policy:
-    """Consent per "channel:purpose" and preferences per field (None: cleared)."""
+    """Consent per "channel:purpose" and preferences per field (None: cleared), built by
+    `fold_policy_event` in place."""
 
     consent: dict[str, Setting] = field(default_factory=dict)
     preferences: dict[str, Setting] = field(default_factory=dict)
@@ -120,7 +121,7 @@ class Policy:
 def policy_at(facts: Iterable[Fact], at: datetime) -> Policy:
     """The policy in force at `at`: every consent and preference event up to it, each
     value last-writer-wins by (event time, event id), whatever order they came in."""
-    policy = Policy({}, {})
+    policy = Policy()
     for fact in facts:
         if fact.at <= at:
             fold_policy_event(policy, fact)
@@ -128,7 +129,8 @@ def policy_at(facts: Iterable[Fact], at: datetime) -> Policy:
 
 
 def fold_policy_event(policy: Policy, fact: Fact) -> None:
-    """Fold one consent or preference event into `policy` (in place: while it is built)."""
+    """Fold one consent or preference event into `policy`, in place; each value is
+    last-writer-wins by (event time, event id), so the order of folding does not matter."""
     p = fact.payload
     changes: list[tuple[dict[str, Setting], str, Any]]
     if fact.type == "consent.changed":
@@ -319,7 +321,7 @@ def violations(
     ordered = sorted(facts, key=lambda f: f.stamp)
     policy_facts = [f for f in ordered if f.type in POLICY_TYPES]
     contacts = [c for f in ordered if (c := outbound_contact(f)) is not None]
-    policy = Policy({}, {})
+    policy = Policy()
     applied = window_start = 0
     found: list[Violation] = []
     for n, contact in enumerate(contacts):

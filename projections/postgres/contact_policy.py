@@ -69,14 +69,22 @@ def contact_decision(
     if who is None:
         raise CustomerNotFound(customer)
     # Two index ranges: the few consent and preference events up to `at` (a partial
-    # index holds only those), and the week of touchpoints before it.
+    # index holds only those), and the week of touchpoints before it, with only the
+    # payload fields a touchpoint is judged by. Asking for `key`, not the resolved
+    # `customer_id`, lets PostgreSQL leave the view's identity joins out.
     rows = conn.execute(
         sa.text(
-            f"""SELECT {_FACT_COLUMNS} FROM {ANALYST_SCHEMA}.timeline
+            f"""SELECT event_id, occurred_at, type, campaign_id, payload
+                  FROM {ANALYST_SCHEMA}.timeline
                  WHERE key = ANY(CAST(:keys AS text[])) AND occurred_at <= :at
                    AND type IN ('consent.changed', 'consent.preferences_set')
                 UNION ALL
-                SELECT {_FACT_COLUMNS} FROM {ANALYST_SCHEMA}.timeline
+                SELECT event_id, occurred_at, type, campaign_id,
+                       jsonb_strip_nulls(jsonb_build_object(
+                           'direction', payload->'direction',
+                           'campaign', payload->'campaign',
+                           'topic', payload->'topic'))
+                  FROM {ANALYST_SCHEMA}.timeline
                  WHERE key = ANY(CAST(:keys AS text[]))
                    AND occurred_at > :since AND occurred_at <= :at
                    AND type = ANY(CAST(:outbound AS text[]))"""
