@@ -27,7 +27,11 @@ from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from schemas.payloads.profile import PREFERENCE_FIELDS, QuietHours
+from schemas.payloads.profile import (
+    PREFERENCE_FIELDS,
+    QuietHours,
+    upcast_preferences_v1_to_v2,
+)
 
 WEEK = timedelta(days=7)
 POLICY_TYPES = ("consent.changed", "consent.preferences_set")
@@ -137,7 +141,9 @@ def fold_policy_event(policy: Policy, fact: Fact) -> None:
         key = f"{p['contact_channel']}:{p.get('purpose', 'marketing')}"
         changes = [(policy.consent, key, bool(p["opted_in"]))]
     elif fact.type == "consent.preferences_set":
-        cleared = set(p.get("cleared", ()))
+        if "cleared" not in p:  # stored before version 2 (whose payloads always list it)
+            p = upcast_preferences_v1_to_v2(dict(p))
+        cleared = set(p["cleared"])
         changes = [
             (policy.preferences, name, None if name in cleared else p[name])
             for name in PREFERENCE_FIELDS

@@ -37,12 +37,10 @@ def consent(at: datetime, channel: str, opted_in: bool, purpose: str = "marketin
 
 
 def prefs(at: datetime, event_id: str | None = None, **fields: Any) -> Fact:
-    """A preferences event in wire form: None values are cleared fields."""
+    """A preferences event as the timeline stores it: None values are cleared fields."""
     cleared = [k for k, v in fields.items() if v is None]
     wire = {k: v for k, v in fields.items() if v is not None}
-    return fact(
-        "consent.preferences_set", at, event_id, **wire, **({"cleared": cleared} if cleared else {})
-    )
+    return fact("consent.preferences_set", at, event_id, **wire, cleared=cleared)
 
 
 def email(at: datetime, campaign: str | None = "spring-sale") -> Fact:
@@ -233,6 +231,25 @@ def test_a_preferences_update_changes_only_the_fields_it_names_and_null_clears()
     # An older clear that arrives late does not undo a newer value.
     stale_clear = prefs(T0 - timedelta(days=6), allowed_channels=None)
     assert policy_at([whole, stale_clear], T0).stated("allowed_channels") is not None
+
+
+def test_preferences_stored_before_version_2_are_read_as_they_meant() -> None:
+    """A timeline projected before partial updates holds v1 payloads (no `cleared`)."""
+    at = T0 - timedelta(days=1)
+    no_contact = fact(
+        "consent.preferences_set",
+        at,
+        allowed_channels=["email"],
+        topics=[],
+        max_contacts_per_week=0,
+    )
+    assert denied_by(ask([no_contact], T0)) == {"allowed_channels"}  # a cap of 0: none
+    default_list = fact(
+        "consent.preferences_set", at, allowed_channels=[], topics=[], max_contacts_per_week=3
+    )
+    decision = ask([default_list], T0)
+    assert decision.allowed and decision.checks[1].reason == "no allowed channels stated"
+    assert "cap 3" in decision.checks[3].reason
 
 
 def test_what_counts_as_an_outbound_touchpoint_and_its_purpose() -> None:
