@@ -15,8 +15,9 @@ seconds, keeps it so in one transaction:
 3. If anything changed, the base is ranked again in SQL over the rows (RFM per currency,
    the tiers' cut-offs), only rows whose rank moved are written, and the segments and the
    ranking's lineage (`score_bases`) are rewritten.
-4. The contact-policy violations of every customer rescored are judged again
-   (projections/postgres/contact_policy.py): a late opt-out or a merge changes them.
+4. The contact-policy violations of every customer whose keys changed are judged again
+   (projections/postgres/contact_policy.py): a late opt-out or a merge changes them; a
+   new day does not.
 
 Readers see one cycle's result or the one before it, never a half-ranked base. One cycle
 runs at a time per version (an advisory lock): several workers share one scorer's work.
@@ -172,6 +173,7 @@ class _Cycle:
             customers = self._customers_of(
                 self._sql("SELECT customer_id FROM {customers}").scalars().all()
             )
+            changed_customers = set(customers)
         else:
             changed = self._changed_keys(mark.changed_below_xid)
             # A merge, split or rename ends rows: those that hold a changed key go, and
@@ -183,6 +185,8 @@ class _Cycle:
             ).scalars():
                 keys.update(held)
             customers = self._customers_of(sorted(keys))
+            changed_customers = set(customers)
+            # A new day changes scores, not what a touchpoint broke: these are rescored only.
             customers.update(
                 self._sql(
                     "SELECT customer_id FROM {scores} WHERE as_of <> :as_of "
@@ -191,7 +195,7 @@ class _Cycle:
                     n=stale_chunk,
                 ).scalars()
             )
-        rescored = self._rescore(sorted(customers))
+        rescored = self._rescore(sorted(customers), changed_customers)
         stale = self._sql(
             "SELECT count(*) FROM {scores} WHERE as_of <> :as_of", as_of=self.as_of
         ).scalar_one()
@@ -281,16 +285,19 @@ class _Cycle:
 
     # -- one customer's row ---------------------------------------------------------------
 
-    def _rescore(self, customers: Sequence[str]) -> int:
-        """Write the rows of `customers` (replacing theirs); return how many were written
-        (a customer with no key left, or unscorable, has none)."""
+    def _rescore(self, customers: Sequence[str], changed: set[str]) -> int:
+        """Write the rows of `customers` (replacing theirs) and judge again the violations
+        of those among them whose keys `changed`; return how many rows were written (a
+        customer with no key left, or unscorable, has none)."""
         written = 0
         for start in range(0, len(customers), 2000):
             chunk = customers[start : start + 2000]
             keys_of = self._keys_of(chunk)
             # The same change that rescores a customer can change what its touchpoints
             # broke (a late opt-out, a merge): its violations are judged again with it.
-            rewrite_violations(self.conn, self.t, chunk, keys_of, self.contact_rules)
+            judged = [c for c in chunk if c in changed]
+            judged_keys = {c: keys_of[c] for c in judged if c in keys_of}
+            rewrite_violations(self.conn, self.t, judged, judged_keys, self.contact_rules)
             states = self._states([k for keys in keys_of.values() for k in keys])
             rows = []
             for customer_id in chunk:
