@@ -60,6 +60,7 @@ class Channel(StrEnum):
     PROFILE = "profile"
     CONSENT = "consent"
     IDENTITY = "identity"
+    PRIVACY = "privacy"
 
 
 class Frozen(BaseModel):
@@ -158,6 +159,10 @@ class Payload(Frozen):
     event_type: ClassVar[str]
     schema_version: ClassVar[int] = 1
     channel: ClassVar[Channel]
+    personal_fields: ClassVar[frozenset[str]] = frozenset()
+    """Fields that can hold personal data (free text, names, identifiers): producers seal
+    them with the customer's data key, erasure shreds them, analysts see them masked
+    (`schemas.privacy`)."""
 
     def summary(self) -> str:
         """One line for a timeline."""

@@ -25,6 +25,7 @@ from schemas.payloads import (
     call_center,
     commerce,
     email,
+    privacy,
     profile,
     sales,
     social,
@@ -208,6 +209,7 @@ CURRENT_PAYLOADS: list[type[Payload]] = [
     profile.IdentityLinked,
     profile.IdentityUnlinked,
     profile.CustomEvent,
+    privacy.CustomerErased,
 ]
 
 SUPERSEDED_PAYLOADS: list[Superseded] = [

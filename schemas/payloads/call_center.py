@@ -33,6 +33,7 @@ class CallCenterCall(Payload):
     event_type = "call_center.call"
     schema_version = 2
     channel = Channel.CALL_CENTER
+    personal_fields = frozenset({"notes_summary"})
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [
@@ -75,6 +76,7 @@ class CallCenterCallV1(Payload):
     event_type = "call_center.call"
     schema_version = 1
     channel = Channel.CALL_CENTER
+    personal_fields = frozenset({"notes"})
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [

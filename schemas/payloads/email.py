@@ -17,6 +17,7 @@ def _example(**specific: Any) -> ConfigDict:
 
 
 class _Email(Payload):
+    personal_fields = frozenset({"subject"})
     channel = Channel.EMAIL
 
     message_id: Name = Field(description="The e-mail platform's message id.")
@@ -64,6 +65,7 @@ class EmailReplied(_Email):
     """The customer replied to the e-mail."""
 
     event_type = "email.replied"
+    personal_fields = frozenset({"subject", "reply_summary"})
     model_config = _example(reply_summary="Asks whether the offer applies to the garden range.")
 
     reply_summary: Note | None = Field(default=None, description="What the reply said.")

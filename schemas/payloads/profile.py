@@ -35,6 +35,7 @@ class ProfileUpdated(Payload):
 
     event_type = "profile.updated"
     channel = Channel.PROFILE
+    personal_fields = frozenset({"traits"})
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [{"traits": {"city": "Da Nang", "loyalty_member": True, "nickname": None}}]
@@ -339,6 +340,7 @@ class IdentityLinkedV1(Payload):
     event_type = "identity.linked"
     schema_version = 1
     channel = Channel.IDENTITY
+    personal_fields = frozenset({"identifier", "linked_to", "evidence"})
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [
@@ -377,6 +379,7 @@ class IdentityLinked(Payload):
     event_type = "identity.linked"
     schema_version = 2
     channel = Channel.IDENTITY
+    personal_fields = frozenset({"identifier", "linked_to", "evidence"})
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [
@@ -415,6 +418,7 @@ class IdentityUnlinked(Payload):
 
     event_type = "identity.unlinked"
     channel = Channel.IDENTITY
+    personal_fields = frozenset({"identifier", "unlinked_from", "reason"})
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [
@@ -446,6 +450,7 @@ class CustomEvent(Payload):
 
     event_type = "custom.event"
     channel = Channel.WEB
+    personal_fields = frozenset({"properties"})
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [

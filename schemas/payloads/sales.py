@@ -26,6 +26,7 @@ class Approach(StrEnum):
 
 
 class _Sales(Payload):
+    personal_fields = frozenset({"notes"})
     channel = Channel.SALES
     salesperson: Name = Field(description="Who did it.")
     notes: Note | None = Field(default=None, description="The salesperson's notes.")
@@ -47,6 +48,7 @@ class AppointmentSet(_Sales):
     """An appointment with the customer was agreed."""
 
     event_type = "sales.appointment_set"
+    personal_fields = frozenset({"notes", "location"})
     model_config = _example(scheduled_for="2026-04-14T10:00:00+02:00", location="Customer site")
 
     scheduled_for: Instant = Field(description="When the meeting is to take place.")

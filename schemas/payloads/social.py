@@ -17,6 +17,7 @@ def _example(**specific: Any) -> ConfigDict:
 
 
 class _Social(Payload):
+    personal_fields = frozenset({"text"})
     channel = Channel.SOCIAL
 
     platform: Name = Field(description="The network, e.g. 'instagram', 'x', 'facebook'.")
@@ -76,6 +77,7 @@ class CommunityMentioned(Payload):
 
     event_type = "community.mentioned"
     channel = Channel.COMMUNITY
+    personal_fields = frozenset({"text"})
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [

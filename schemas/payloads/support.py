@@ -31,6 +31,7 @@ class TicketOpened(_Ticket):
     """The customer (or an agent for them) opened a support ticket."""
 
     event_type = "support.ticket_opened"
+    personal_fields = frozenset({"subject"})
     model_config = _example(subject="Router keeps restarting", category="technical")
 
     subject: Name = Field(description="The ticket's subject.")
@@ -45,6 +46,7 @@ class TicketUpdated(_Ticket):
     """A ticket changed status."""
 
     event_type = "support.ticket_updated"
+    personal_fields = frozenset({"note"})
     model_config = _example(status="waiting on customer", note="Asked for the router's model.")
 
     status: Name = Field(description="The help desk's new status.")
@@ -58,6 +60,7 @@ class TicketResolved(_Ticket):
     """A ticket was resolved, with the customer's satisfaction when they rated it."""
 
     event_type = "support.ticket_resolved"
+    personal_fields = frozenset({"resolution"})
     model_config = _example(resolution="Firmware updated remotely.", satisfaction=4)
 
     resolution: Note | None = Field(default=None, description="How it was resolved.")

@@ -17,6 +17,7 @@ class WebVisited(Payload):
 
     event_type = "web.visited"
     channel = Channel.WEB
+    personal_fields = frozenset({"user_agent"})
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [
@@ -74,6 +75,7 @@ class FormSubmitted(Payload):
 
     event_type = "web.form_submitted"
     channel = Channel.WEB
+    personal_fields = frozenset({"fields"})
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [
