@@ -12,10 +12,11 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from collector.errors import RequestTooLarge, Unavailable
+from collector.errors import InvalidEvents, RequestTooLarge, Unavailable
 from producers.errors import EventTooLarge, PublishError
 from producers.publisher import Delivery, EncodedEvent, Publisher
 from schemas import Envelope
+from schemas.errors import Problem, SubjectErased
 
 
 @dataclass(frozen=True)
@@ -31,7 +32,8 @@ class Ingestor:
 
     async def ingest(self, events: Sequence[Envelope]) -> int:
         """Publish `events`; return when all are acknowledged (raise if any is not)."""
-        encoded = [self.publisher.encode(event) for event in events]
+        # Sealing may ask the key store for new customers' keys: off the event loop.
+        encoded = await asyncio.to_thread(self._encode_all, events)
         for i, item in enumerate(encoded):
             if len(item.value) > self.limits.max_event_bytes:
                 raise RequestTooLarge(
@@ -44,6 +46,20 @@ class Ingestor:
         deliveries = await asyncio.to_thread(self._send_all, encoded)
         await self._acknowledged(deliveries)
         return len(deliveries)
+
+    def _encode_all(self, events: Sequence[Envelope]) -> list[EncodedEvent]:
+        sealer = self.publisher.config.sealer
+        if sealer is not None:
+            sealer.prepare(events)
+        encoded, problems = [], []
+        for i, event in enumerate(events):
+            try:
+                encoded.append(self.publisher.encode(event))
+            except SubjectErased as exc:
+                problems.append(Problem(f"[{i}].customer", None, str(exc)))
+        if problems:
+            raise InvalidEvents(problems)
+        return encoded
 
     def _send_all(self, encoded: Sequence[EncodedEvent]) -> list[Delivery]:
         try:

@@ -8,6 +8,12 @@ import sqlalchemy as sa
 
 from infra import services
 from infra.settings import Settings
+from privacy.erasure import ErasureReport, erase_customer
+from privacy.gate import SuppressionGate
+from privacy.keystore import PostgresKeyStore
+from privacy.sealing import Sealer
+from privacy.secrets import MasterSecrets
+from privacy.unsealing import UnsealerFactory
 from producers import Publisher, PublisherConfig
 from producers.errors import PublishError
 from projections.contact_policy import ContactRules
@@ -39,8 +45,57 @@ def engine(settings: Settings, **options: Any) -> sa.Engine:
 
 
 def publisher(settings: Settings, **options: Any) -> Publisher:
-    """The SDK publisher to the touchpoint topic; options as in PublisherConfig."""
+    """The SDK publisher to the touchpoint topic, sealing personal fields; options as in
+    PublisherConfig."""
+    options.setdefault("sealer", sealer(settings))
     return Publisher(settings.bootstrap, settings.topic, **options)
+
+
+# -- privacy (docs/privacy.md) ---------------------------------------------------------------
+def master_secrets(settings: Settings) -> MasterSecrets:
+    return MasterSecrets.load(encoded=settings.master_key, path=settings.master_key_path)
+
+
+def key_store(settings: Settings, db: sa.Engine | None = None) -> PostgresKeyStore:
+    """The key store (its tables created when missing)."""
+    store = PostgresKeyStore(
+        db or engine(settings, pool_size=2), master_secrets(settings).wrapping_key
+    )
+    store.create_schema()
+    return store
+
+
+def sealer(settings: Settings) -> Sealer:
+    return Sealer(
+        key_store(settings), master_secrets(settings).pepper, rules=identity_rules(settings)
+    )
+
+
+def erase(settings: Settings, customer: str, reason: str) -> ErasureReport:
+    """`rapport erase` (privacy/erasure.py): keys, suppression, every version, the log."""
+    versions = projection_versions(settings)
+    names = [v.name for v in versions.versions() if v.records is not None]
+    with publisher(settings) as sink:
+        return erase_customer(
+            versions.engine,
+            key_store(settings, versions.engine),
+            names,
+            master_secrets(settings).pepper,
+            customer,
+            reason,
+            lambda event: sink.publish_and_wait(event),
+            identity_rules(settings),
+        )
+
+
+def privacy_gate(settings: Settings) -> SuppressionGate:
+    return SuppressionGate(master_secrets(settings).pepper, identity_rules(settings))
+
+
+def unsealers(settings: Settings) -> UnsealerFactory:
+    """Opens an Unsealer; picklable, for replay processes (the key store's tables exist)."""
+    key_store(settings).engine.dispose()
+    return UnsealerFactory(settings.db_url, master_secrets(settings).wrapping_key)
 
 
 def identity_rules(settings: Settings) -> IdentityRules:
@@ -52,8 +107,10 @@ def identity_rules(settings: Settings) -> IdentityRules:
 
 def projection_versions(settings: Settings, **engine_options: Any) -> PostgresVersions:
     """The projection store: every version, in the configured PostgreSQL."""
+    db = engine(settings, **engine_options)
+    key_store(settings, db)  # the gate reads its suppression table in every batch
     return PostgresVersions(
-        engine(settings, **engine_options), identity_rules(settings), contact_rules(settings)
+        db, identity_rules(settings), contact_rules(settings), privacy_gate(settings)
     )
 
 
@@ -107,6 +164,7 @@ def worker_app(settings: Settings, config: WorkerConfig) -> faust.App:
         DeadLetterWriter(settings.bootstrap, settings.dlq_topic),
         KafkaLog(settings.bootstrap),
         scorer,
+        unsealers(settings)(),
     )
 
 
@@ -135,6 +193,7 @@ def rebuilder(
         batch_size=batch_size,
         params=score_parameters(settings),
         jobs=jobs,
+        unsealers=unsealers(settings),
     )
 
 
@@ -177,6 +236,7 @@ def collector_app(settings: Settings) -> FastAPI:
             max_block_ms=settings.collector_kafka_max_block_ms,
             request_timeout_ms=int(settings.collector_ack_timeout_s * 1000),
             delivery_timeout_ms=int(settings.collector_ack_timeout_s * 1000) + 5000,
+            sealer=sealer(settings),
         )
     )
 

@@ -146,12 +146,30 @@ class Settings(BaseSettings):
         description="Comma-separated purposes that need an opt-in before any contact.",
     )
 
+    # Privacy (docs/privacy.md): the master secret data keys are wrapped with and identifier
+    # tokens are keyed by. Lose it and every sealed field in the log is unreadable.
+    master_key: str | None = Field(
+        default=None,
+        description="The master secret, base64 of 32 bytes; unset = read from master_key_file.",
+    )
+    master_key_file: Path | None = Field(
+        default=None,
+        description="File holding the master secret, created (mode 0600) when absent; "
+        "unset = STATE_DIR/master.key.",
+    )
+
+    @property
+    def master_key_path(self) -> Path:
+        return self.master_key_file or self.state_dir / "master.key"
+
     def as_env(self) -> dict[str, str]:
         """These settings as RAPPORT_* variables, for a child process (services as external)."""
         return {
             "RAPPORT_KAFKA_BOOTSTRAP": self.bootstrap,
             "RAPPORT_DATABASE_URL": self.db_url,
             "RAPPORT_STATE_DIR": str(self.state_dir),
+            "RAPPORT_MASTER_KEY_FILE": str(self.master_key_path),
+            **({"RAPPORT_MASTER_KEY": self.master_key} if self.master_key else {}),
             "RAPPORT_CACHE_DIR": str(self.cache_dir),
             "RAPPORT_TOPIC": self.topic,
             "RAPPORT_DLQ_TOPIC": self.dlq_topic,

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 from uuid import UUID
 
 from kafka import KafkaProducer
@@ -41,8 +41,19 @@ from schemas.codec import encode_verified
 DEFAULT_COMPRESSION = "zstd"
 
 ErrorHandler = Callable[[UUID, PublishError], None]
+
+
+class EventSealer(Protocol):
+    """Seals an event's personal fields before it leaves (`privacy.sealing.Sealer`)."""
+
+    def prepare(self, events: Iterable[Envelope]) -> None: ...
+
+    def seal(self, event: Envelope, value: bytes) -> tuple[bytes, bytes]: ...
+
+
 _SAMPLE_EVERY = 500
-_FLUSH_ROUNDS = 64  # a batch is split at most log2(batch_size / record size) times
+_FLUSH_ROUNDS = 64
+_PREPARE_CHUNK = 1000  # a batch is split at most log2(batch_size / record size) times
 
 
 @dataclass(frozen=True)
@@ -67,6 +78,9 @@ class PublisherConfig:
     # 503, while Kafka is down). The broker protocol version is then assumed, not probed.
     connect_eagerly: bool = True
     on_error: ErrorHandler | None = None
+    # Seals personal fields with the customer's data key (docs/privacy.md); None: sent in
+    # clear (tests of the transport, and producers outside Rapport's key store).
+    sealer: EventSealer | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def kafka_config(self) -> dict[str, Any]:
@@ -206,6 +220,10 @@ class Publisher:
                 iso = datetime.fromtimestamp(now, UTC).isoformat(timespec="milliseconds")
                 self._stamp = b',"received_at":"' + iso.replace("+00:00", "Z").encode() + b'"}'
             value = value[:-1] + self._stamp
+        sealer = self.config.sealer
+        if sealer is not None:
+            key_bytes, value = sealer.seal(event, value)
+            return EncodedEvent(event.event_id, key_bytes, value)
         customer = event.customer
         key = customer.customer_id or customer.partition_key  # the common case, cheaply
         return EncodedEvent(event.event_id, key.encode(), value)
@@ -245,11 +263,22 @@ class Publisher:
     def publish_all(self, events: Iterable[Envelope]) -> int:
         """Publish every event, then flush; the count published."""
         count = 0
+        chunk: list[Envelope] = []
         for event in events:
-            self.publish(event)
-            count += 1
+            chunk.append(event)
+            if len(chunk) == _PREPARE_CHUNK:
+                count += self._publish_chunk(chunk)
+                chunk = []
+        count += self._publish_chunk(chunk)
         self.flush()
         return count
+
+    def _publish_chunk(self, chunk: list[Envelope]) -> int:
+        if self.config.sealer is not None and chunk:
+            self.config.sealer.prepare(chunk)  # one round trip for the chunk's new keys
+        for event in chunk:
+            self.publish(event)
+        return len(chunk)
 
     # -- completion ---------------------------------------------------------------------
     def flush(self, timeout: float | None = None) -> None:

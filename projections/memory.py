@@ -33,8 +33,10 @@ from projections.profile import Profile
 from projections.purchases import purchase_row
 from projections.score_state import ScoreState
 from projections.store import (
+    ERASURE_TYPE,
     BatchResult,
     Difference,
+    ErasedRecord,
     LiveSnapshot,
     PositionedEvent,
     ProjectionStore,
@@ -62,6 +64,7 @@ class InMemoryStore:
     identity_edges: dict[tuple[str, str], Edge] = field(default_factory=dict)
     resolution: Resolution = field(default_factory=Resolution)
     score_state: dict[str, ScoreState] = field(default_factory=dict)  # key -> state
+    erased_events: set[Any] = field(default_factory=set)
 
     def positions(self, keys: set[PartitionKey]) -> dict[PartitionKey, int]:
         return {k: self.stored_positions[k] for k in keys if k in self.stored_positions}
@@ -102,10 +105,19 @@ class InMemoryStore:
         if gaps := find_gaps(fresh, stored, log_starts or {}):
             raise PositionGap(gaps)
         events = [r.event for r in fresh if r.event is not None]
+        erased = [r.erased for r in fresh if r.erased is not None]
+        erasures = [e.customer.partition_key for e in events if e.type == ERASURE_TYPE]
+        erased += [ErasedRecord.of(e) for e in events if e.type == ERASURE_TYPE]
         new: dict[Any, tuple[PositionedEvent, Envelope]] = {}
         for r in fresh:
-            if r.event is not None and r.event.event_id not in self.timeline:
-                new.setdefault(r.event.event_id, (r, r.event))
+            e = r.event
+            if (
+                e is not None
+                and e.type != ERASURE_TYPE
+                and e.event_id not in self.timeline
+                and e.event_id not in self.erased_events
+            ):
+                new.setdefault(e.event_id, (r, e))
         # Compute everything first, then commit it at once: a refusal changes nothing.
         timeline: dict[Any, TimelineEntry] = {}
         profiles: dict[str, Profile] = {}
@@ -135,10 +147,42 @@ class InMemoryStore:
             if entry.score_inputs:
                 state = self.score_state.setdefault(entry.customer_id, ScoreState())
                 state.fold(str(entry.event_id), entry.occurred_at, entry.score_inputs)
+        counted = 0
+        for gone in erased:
+            if gone.event_id not in self.timeline and gone.event_id not in self.erased_events:
+                self.erased_events.add(gone.event_id)
+                day = (gone.occurred_at.astimezone(UTC).date(), gone.channel, gone.type)
+                self.channel_daily[day] += 1
+                counted += 1
+        for customer_id in erasures:
+            self.scrub(customer_id)
         for r in fresh:
             key = (r.topic, r.partition)
             stored[key] = max(stored.get(key, 0), r.offset + 1)
-        return BatchResult(len(new), len(events) - len(new), len(batch) - len(fresh))
+        carried = sum(1 for r in fresh if r.event is not None or r.erased is not None)
+        return BatchResult(
+            len(new) + counted, carried - len(new) - counted, len(batch) - len(fresh)
+        )
+
+    def scrub(self, customer_id: str) -> None:
+        """Remove every row of `customer_id` (projections.postgres.erasure, in memory)."""
+        r = self.resolution
+        nodes = {n for n, c in r.components.items() if c == customer_id and n not in r.blocked}
+        keys = {k for k, n in self.identity_keys.items() if n in nodes} | {customer_id}
+        for event_id, entry in list(self.timeline.items()):
+            if entry.customer_id in keys:
+                del self.timeline[event_id]
+                self.erased_events.add(event_id)
+        for key in keys:
+            self.profiles.pop(key, None)
+            self.score_state.pop(key, None)
+        self.purchases = {k: row for k, row in self.purchases.items() if row[1] not in keys}
+        self.identity_keys = {k: n for k, n in self.identity_keys.items() if k not in keys}
+        self.identity_edges = {
+            pair: e for pair, e in self.identity_edges.items() if not nodes.intersection(pair)
+        }
+        remaining = set(r.components) - nodes
+        self.resolution = resolve(remaining, self.identity_edges.values(), self.identity_rules)
 
     def _fold_identity(self, evidence: list[Evidence]) -> None:
         for item in evidence:

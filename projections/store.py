@@ -15,7 +15,10 @@ skips records below the partition's stored position (redelivered), refuses a bat
 first new record lies past it (`PositionGap`), inserts each event once by event_id (a
 duplicate send counts nothing), folds only the new events, and advances the positions; an
 event the projection code refuses raises `RecordRefused` naming its record, and a record
-whose event is None (parked) only advances the position.
+whose event is None (parked) only advances the position. A record of an erased customer
+(`erased`), or an event the privacy gate finds suppressed, is counted in the channel
+counters once per event id and folds nothing else; a `privacy.erased` event removes every
+row of the customer it names (docs/privacy.md).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
+from uuid import UUID
 
 from schemas import Envelope
 
@@ -44,13 +48,34 @@ def version_number(name: str) -> int | None:
 
 
 @dataclass(frozen=True)
+class ErasedRecord:
+    """What is still known of an event of an erased customer: enough to count it in the
+    aggregates that hold no personal data (channel counters), once per event id."""
+
+    event_id: UUID
+    occurred_at: datetime
+    channel: str
+    type: str
+
+    @classmethod
+    def of(cls, event: Envelope) -> ErasedRecord:
+        return cls(event.event_id, event.occurred_at, event.channel.value, event.type)
+
+
+ERASURE_TYPE = "privacy.erased"
+"""The control event after which a projection holds nothing of the customer it names."""
+
+
+@dataclass(frozen=True)
 class PositionedEvent:
-    """A record's place in the log, and its event (None when it was dead-lettered)."""
+    """A record's place in the log, and its event (None when it was dead-lettered, or
+    when its customer was erased: then `erased` says what may still be counted)."""
 
     topic: str
     partition: int
     offset: int
     event: Envelope | None
+    erased: ErasedRecord | None = None
 
 
 @dataclass(frozen=True)

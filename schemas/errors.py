@@ -128,3 +128,12 @@ def short_repr(value: object, limit: int = 60) -> str:
     """repr(value), cut to `limit` characters for a one-line message."""
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+class SubjectErased(ContractError):
+    """The event names an identifier of an erased customer; Rapport refuses new events
+    about them (suppression, docs/privacy.md)."""
+
+    def __init__(self, message: str, erasure_id: object = None) -> None:
+        super().__init__(message)
+        self.erasure_id = erasure_id

@@ -8,7 +8,10 @@ only once each record of the batch is either stored or parked in the dead-letter
    `PositionGap`, unless the records in between are gone from the log. A batch that goes
    on exactly where this pipeline's last stored batch ended takes that position without
    asking (the store checks it again inside its transaction).
-2. Decode each record; one the contract refuses is parked (stage `decode`).
+2. Open the sealed personal fields (`privacy.unsealing`): a record whose customer was
+   erased goes on as an ErasedRecord (counted, not folded), one whose box does not open
+   is parked (stage `unseal`). Decode each record; one the contract refuses is parked
+   (stage `decode`).
 3. Store the batch in one transaction. If that fails because of one record (see
    `streams.faults`), that record is found, by its name when the projection code names it
    or by splitting the batch in halves when PostgreSQL does not, parked with the stage
@@ -32,7 +35,7 @@ from typing import Any, Protocol, TypeVar
 from kafka.errors import KafkaError
 
 from projections.errors import PositionGap, RecordRefused, describe
-from projections.store import BatchResult, PositionedEvent, find_gaps
+from projections.store import BatchResult, ErasedRecord, PositionedEvent, find_gaps
 from schemas import decode_event
 from schemas.errors import ContractError, RapportError
 from streams.deadletter import DeadLetterFailed
@@ -96,6 +99,15 @@ class DeadLetters(Protocol):
     ) -> bool: ...
 
 
+class Unsealer(Protocol):
+    """Opens sealed personal fields (`privacy.unsealing.Unsealer`): per value, the bytes to
+    decode, an ErasedRecord (the key was destroyed), or the error that makes it unreadable."""
+
+    def open_all(
+        self, values: Sequence[bytes | None]
+    ) -> list[bytes | ErasedRecord | RapportError]: ...
+
+
 LogStarts = Callable[[set[PartitionKey]], dict[PartitionKey, int]]
 
 
@@ -141,6 +153,7 @@ class BatchPipeline:
     health: Health = field(default_factory=Health)
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     stop: threading.Event = field(default_factory=threading.Event)
+    unsealer: Unsealer | None = None
     # Next offset per partition as of this pipeline's last stored batch. Only a shortcut:
     # the store compares every batch with its stored positions in its own transaction, so
     # a stale entry (another worker moved on) costs a refused batch, never a lost record.
@@ -173,7 +186,10 @@ class BatchPipeline:
             fresh = [r for r in records if r.offset >= stored.get((r.topic, r.partition), 0)]
             outcome.redelivered = len(records) - len(fresh)
             log_starts = self._log_starts_for_gaps(fresh, stored)
-            batch = [self._decoded(record, outcome) for record in fresh]
+            opened = self._opened(fresh)
+            batch = [
+                self._decoded(r, value, outcome) for r, value in zip(fresh, opened, strict=True)
+            ]
             by_position = {(r.topic, r.partition, r.offset): r for r in fresh}
             self._store(batch, by_position, log_starts, outcome)
         except BaseException:
@@ -207,10 +223,23 @@ class BatchPipeline:
             )
         return starts
 
-    # -- 2. decode -----------------------------------------------------------------------
-    def _decoded(self, record: LogRecord, outcome: BatchOutcome) -> PositionedEvent:
+    # -- 2. open sealed fields, decode ---------------------------------------------------
+    def _opened(self, fresh: Sequence[LogRecord]) -> Sequence[bytes | ErasedRecord | RapportError]:
+        unsealer = self.unsealer
+        if unsealer is None:
+            return [r.value or b"" for r in fresh]
+        return self._until_done(lambda: unsealer.open_all([r.value for r in fresh]))
+
+    def _decoded(
+        self, record: LogRecord, opened: bytes | ErasedRecord | RapportError, outcome: BatchOutcome
+    ) -> PositionedEvent:
+        if isinstance(opened, ErasedRecord):
+            return PositionedEvent(record.topic, record.partition, record.offset, None, opened)
+        if isinstance(opened, RapportError):
+            self._park(record, opened, type(opened).__name__, "unseal", outcome)
+            return PositionedEvent(record.topic, record.partition, record.offset, None)
         try:
-            event = decode_event(record.value or b"")
+            event = decode_event(opened)
         except ContractError as exc:
             self._park(record, exc, type(exc).__name__, "decode", outcome)
             event = None

@@ -15,12 +15,13 @@ decides the order of the steps and runs the replay.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from projections.scores import DEFAULT_PARAMETERS, ScoreParameters
 from projections.store import Difference, ProjectionVersions, Version, version_name
-from streams.pipeline import REPLAY_RETRY, RetryPolicy
+from streams.pipeline import REPLAY_RETRY, RetryPolicy, Unsealer
 from streams.replay import Progress, Replayer, ReplayError, ReplayStats
 from streams.replay_jobs import ReplayTarget, Share, run_shares, split
 
@@ -52,8 +53,10 @@ class Rebuilder:
         params: ScoreParameters = DEFAULT_PARAMETERS,
         jobs: int | None = None,  # replay processes; None: one per core
         retry: RetryPolicy = REPLAY_RETRY,
+        unsealers: Callable[[], Unsealer] | None = None,  # picklable: replay processes open one
     ) -> None:
         self.store_versions = versions
+        self.unsealers = unsealers
         self.jobs = jobs or os.cpu_count() or 1
         self.bootstrap = bootstrap
         self.topic = topic
@@ -115,6 +118,7 @@ class Rebuilder:
             self.dlq_topic,
             self.batch_size,
             self.retry,
+            self.unsealers,
         )
         return run_shares(
             target,
@@ -131,6 +135,7 @@ class Rebuilder:
             dlq_topic=self.dlq_topic,
             batch_size=self.batch_size,
             retry=self.retry,
+            unsealer=self.unsealers() if self.unsealers else None,
         )
 
     # -- swap -----------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from projections.store import ProjectionStore
 from schemas.errors import RapportError
 from streams.deadletter import DeadLetterWriter
 from streams.kafka_clients import consumer
-from streams.pipeline import REPLAY_RETRY, BatchPipeline, LogRecord, RetryPolicy
+from streams.pipeline import REPLAY_RETRY, BatchPipeline, LogRecord, RetryPolicy, Unsealer
 
 Progress = Callable[[int, int], None]  # (records done, records in total)
 
@@ -52,12 +52,15 @@ class Replayer:
         batch_size: int = 20_000,
         partitions: Iterable[int] | None = None,  # None: every partition of the topic
         retry: RetryPolicy = REPLAY_RETRY,
+        unsealer: Unsealer | None = None,
     ) -> None:
         self.store = store
         self.topic = topic
         self.batch_size = batch_size
         self.dead_letters = DeadLetterWriter(bootstrap, dlq_topic or f"{topic}.dlq")
-        self.pipeline = BatchPipeline(store, self.dead_letters, self._log_starts, retry=retry)
+        self.pipeline = BatchPipeline(
+            store, self.dead_letters, self._log_starts, retry=retry, unsealer=unsealer
+        )
         self.consumer = consumer(
             bootstrap,
             auto_offset_reset="earliest",  # a stored position retention has deleted

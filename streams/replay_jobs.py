@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from projections.store import ProjectionStore
-from streams.pipeline import RetryPolicy
+from streams.pipeline import RetryPolicy, Unsealer
 from streams.replay import Progress, ReplayError, ReplayStats
 
 # A child that sends nothing for this long while alive is still working (a 20k-record
@@ -38,6 +38,7 @@ class ReplayTarget:
     dlq_topic: str | None
     batch_size: int
     retry: RetryPolicy
+    unsealers: Callable[[], Unsealer] | None = None
 
 
 @dataclass(frozen=True)
@@ -137,6 +138,7 @@ def _replay_share(target: ReplayTarget, share: Share, messages: Any) -> None:
             batch_size=target.batch_size,
             partitions=share.partitions,
             retry=target.retry,
+            unsealer=target.unsealers() if target.unsealers else None,
         )
         try:
             stats = replayer.run(share.until, report)

@@ -35,7 +35,7 @@ from projections.store import ProjectionStore
 from streams.deadletter import DeadLetterWriter
 from streams.health import Health
 from streams.kafka_log import KafkaLog
-from streams.pipeline import BatchPipeline, LogRecord, PipelineStopped
+from streams.pipeline import BatchPipeline, LogRecord, PipelineStopped, Unsealer
 from streams.population_process import ScorerProcess
 from streams.watchdog import Watchdog
 
@@ -74,6 +74,7 @@ def build_app(
     dead_letters: DeadLetterWriter,
     kafka_log: KafkaLog,
     scorer: ScorerProcess | None = None,
+    unsealer: Unsealer | None = None,
 ) -> faust.App:
     """The faust app of the worker, writing through `store` (built by the composition
     root: `infra.bootstrap.worker_app`), with the population scorer's process beside it
@@ -105,7 +106,7 @@ def build_app(
         value_serializer="raw",
     )
     health = Health()
-    pipeline = BatchPipeline(store, dead_letters, kafka_log.log_starts, health)
+    pipeline = BatchPipeline(store, dead_letters, kafka_log.log_starts, health, unsealer=unsealer)
     # faust's types leave these untyped or too narrow: the casts stop at this boundary.
     cast(Any, app.transport).Consumer = _seeking_stored_positions(config.topic, store.positions)
 

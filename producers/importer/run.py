@@ -32,7 +32,7 @@ from producers.importer.readers import (
     prefix_digest,
 )
 from schemas import Envelope
-from schemas.errors import ContractError, EventValidationError, UnknownEventType
+from schemas.errors import ContractError, EventValidationError, SubjectErased, UnknownEventType
 from schemas.registry import REGISTRY
 from schemas.validation import event_from_dict
 
@@ -152,8 +152,15 @@ def run_import(
                         + b"\n"
                     )
                 else:
-                    sink.publish(event)
-                    report.published += 1
+                    try:
+                        sink.publish(event)
+                    except SubjectErased as why:
+                        # Not the row: it is personal data of someone who asked to be erased.
+                        report.rejected += 1
+                        report.reasons["erased"] += 1
+                        rejects.write(orjson.dumps({"line": row.line, "reason": str(why)}) + b"\n")
+                    else:
+                        report.published += 1
                 since_checkpoint += 1
                 if since_checkpoint >= options.chunk_rows:
                     since_checkpoint = 0

@@ -83,12 +83,16 @@ class Known:
 
     def remember(self, recorded: Recorded) -> None:
         if len(self.keys) + len(self.nodes) + len(self.settled) > self.limit:
-            self.keys.clear()
-            self.nodes.clear()
-            self.settled.clear()
+            self.forget_all()
         self.keys |= recorded.keys
         self.nodes |= recorded.nodes
         self.settled.update(recorded.settled)
+
+    def forget_all(self) -> None:
+        """After an erasure removed nodes: nothing is assumed to exist any more."""
+        self.keys.clear()
+        self.nodes.clear()
+        self.settled.clear()
 
     def unsettled(self, item: Evidence) -> Evidence:
         """`item` without the co-occurrences that cannot change their edge."""

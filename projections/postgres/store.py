@@ -19,6 +19,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import astuple, fields
+from datetime import UTC
 from typing import Any, TypeVar
 
 import orjson
@@ -33,6 +34,7 @@ from projections.errors import NoActiveVersion, PositionGap, RecordRefused
 from projections.identity import DEFAULT_RULES, IdentityRules, evidence_of
 from projections.postgres import views
 from projections.postgres.bulk import insert_rows, json_text, upsert_all_columns
+from projections.postgres.erasure import scrub_customer
 from projections.postgres.identity import Known, Recorded, fold_identity
 from projections.postgres.score_backfill import (
     LATEST_ORDER,
@@ -45,7 +47,14 @@ from projections.profile import Profile
 from projections.profile_rows import from_row, to_row
 from projections.purchases import PurchaseRow, purchase_row
 from projections.score_state import ScoreState
-from projections.store import BatchResult, PartitionKey, PositionedEvent, find_gaps
+from projections.store import (
+    ERASURE_TYPE,
+    BatchResult,
+    ErasedRecord,
+    PartitionKey,
+    PositionedEvent,
+    find_gaps,
+)
 from projections.timeline import TimelineEntry, timeline_entry
 from schemas import Envelope
 
@@ -69,6 +78,10 @@ _SCHEMA_LOCK = 7_243_001  # advisory lock id: workers starting together create t
 _ACTIVE_VERSION_READS = 5
 
 T = TypeVar("T")
+
+PrivacyGate = Callable[[sa.Connection, Sequence[Envelope]], set[Any]]
+"""Inside a batch's transaction: the ids of the events whose customer was erased
+(`privacy.gate.SuppressionGate`); they fold nothing and are counted once."""
 
 
 def make_engine(url: str, **kwargs: Any) -> sa.Engine:
@@ -162,11 +175,13 @@ class PostgresStore:
         *,
         identity_rules: IdentityRules = DEFAULT_RULES,
         owns_engine: bool = False,
+        privacy_gate: PrivacyGate | None = None,
     ) -> None:
         self.engine = engine
         self.schema = schema
         self.identity_rules = identity_rules
         self.owns_engine = owns_engine
+        self.privacy_gate = privacy_gate
         self._tables: dict[str, Tables] = {}
         self._known: dict[str, Known] = {}  # per version
 
@@ -202,6 +217,8 @@ class PostgresStore:
             if gaps := find_gaps(fresh, stored, log_starts or {}):
                 raise PositionGap(gaps)
             events = [r.event for r in fresh if r.event is not None]
+            erased = [r.erased for r in fresh if r.erased is not None]
+            events, erasures = self._without_erased(conn, t, events, erased)
             try:
                 new_events, new_entries = _insert_timeline(conn, t, events)
                 recorded = Recorded()
@@ -217,10 +234,44 @@ class PostgresStore:
             except RecordRefused as refused:
                 refused.position = _first_carrier(fresh, refused.event_id)
                 raise
+            counted = _count_erased(conn, t, erased)
+            for customer_id in erasures:
+                scrub_customer(conn, t, customer_id)
+                known.forget_all()  # the graph lost nodes: ask the database again
             if fresh:
                 _advance(conn, t, fresh)
         known.remember(recorded)  # committed: it exists now
-        return BatchResult(len(new_events), len(events) - len(new_events), len(batch) - len(fresh))
+        carried = sum(1 for r in fresh if r.event is not None or r.erased is not None)
+        projected = len(new_events) + counted
+        return BatchResult(projected, carried - projected, len(batch) - len(fresh))
+
+    def _without_erased(
+        self,
+        conn: sa.Connection,
+        t: Tables,
+        events: list[Envelope],
+        erased: list[ErasedRecord],
+    ) -> tuple[list[Envelope], list[str]]:
+        """The events to fold: without those the privacy gate suppresses and the control
+        events (both join `erased`, to be counted once), nor ids already erased. Also the
+        customers whose `privacy.erased` the batch holds, to scrub after it is folded."""
+        if not events:
+            return events, []
+        suppressed = self.privacy_gate(conn, events) if self.privacy_gate else set()
+        erasures = [e.customer.partition_key for e in events if e.type == ERASURE_TYPE]
+        kept = []
+        for event in events:
+            if event.event_id in suppressed or event.type == ERASURE_TYPE:
+                erased.append(ErasedRecord.of(event))
+            else:
+                kept.append(event)
+        e = t.erased_events
+        gone = set(
+            conn.execute(
+                sa.select(e.c.event_id).where(e.c.event_id.in_({x.event_id for x in kept}))
+            ).scalars()
+        )
+        return [x for x in kept if x.event_id not in gone], erasures
 
     def positions(self, keys: set[tuple[str, int]]) -> dict[tuple[str, int], int]:
         """Stored next offsets (no lock): lets the worker skip redelivered records early."""
@@ -380,6 +431,37 @@ def _count_channels(conn: sa.Connection, t: Tables, events: list[Envelope]) -> N
         on_conflict="(day, channel, type) DO UPDATE "
         "SET events = channel_daily.events + EXCLUDED.events",
     )
+
+
+def _count_erased(conn: sa.Connection, t: Tables, erased: list[ErasedRecord]) -> int:
+    """Count each erased event once in the channel counters (not if the timeline still
+    holds it: it was counted then, and erasure will move it); the number counted."""
+    if not erased:
+        return 0
+    unique = {r.event_id: r for r in erased}
+    s = t.schema
+    new_ids = conn.execute(
+        sa.text(
+            f"""INSERT INTO {s}.erased_events (event_id)
+                SELECT e.id FROM unnest(CAST(:ids AS uuid[])) AS e(id)
+                 WHERE NOT EXISTS (SELECT 1 FROM {s}.timeline x WHERE x.event_id = e.id)
+                ON CONFLICT DO NOTHING RETURNING event_id"""
+        ),
+        {"ids": [str(i) for i in sorted(unique, key=str)]},
+    ).scalars()
+    days = Counter(
+        (r.occurred_at.astimezone(UTC).date(), r.channel, r.type)
+        for r in (unique[i] for i in new_ids)
+    )
+    insert_rows(
+        conn,
+        t.channel_daily,
+        ("day", "channel", "type", "events"),
+        [(*key, n) for key, n in sorted(days.items())],
+        on_conflict="(day, channel, type) DO UPDATE "
+        "SET events = channel_daily.events + EXCLUDED.events",
+    )
+    return sum(days.values())
 
 
 def _fold_score_state(conn: sa.Connection, t: Tables, entries: list[TimelineEntry]) -> None:

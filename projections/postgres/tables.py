@@ -35,6 +35,7 @@ class Tables:
     population: sa.Table
     score_checkpoints: sa.Table
     contact_violations: sa.Table
+    erased_events: sa.Table
 
 
 # A row's writer stamps its transaction id here (`txid_current()`, the default, also on
@@ -289,6 +290,11 @@ def build_tables(schema: str) -> Tables:
         sa.Column("policy_at", sa.DateTime(timezone=True)),
         sa.Index(f"{schema}_contact_violations_by_key", "key"),
     )
+    # Events of erased customers: counted once in channel_daily, never folded again (a
+    # redelivered copy, or a rebuild, finds its id here).
+    erased_events = sa.Table(
+        "erased_events", md, sa.Column("event_id", UUID(as_uuid=True), primary_key=True)
+    )
     return Tables(
         md,
         schema,
@@ -308,4 +314,5 @@ def build_tables(schema: str) -> Tables:
         population,
         score_checkpoints,
         contact_violations,
+        erased_events,
     )

@@ -22,6 +22,7 @@ from projections.postgres import views
 from projections.postgres.population import score_population
 from projections.postgres.store import (
     PostgresStore,
+    PrivacyGate,
     create_indexes,
     create_schema,
     make_engine,
@@ -38,11 +39,16 @@ class OpenStore:
     url: str
     name: str
     identity_rules: IdentityRules
+    privacy_gate: PrivacyGate | None = None
 
     def __call__(self) -> PostgresStore:
         engine = make_engine(self.url, pool_size=1)
         return PostgresStore(
-            engine, self.name, identity_rules=self.identity_rules, owns_engine=True
+            engine,
+            self.name,
+            identity_rules=self.identity_rules,
+            owns_engine=True,
+            privacy_gate=self.privacy_gate,
         )
 
 
@@ -52,17 +58,21 @@ class PostgresVersions:
         engine: sa.Engine,
         identity_rules: IdentityRules = DEFAULT_RULES,
         contact_rules: ContactRules = DEFAULT_CONTACT_RULES,
+        privacy_gate: PrivacyGate | None = None,
     ) -> None:
         self.engine = engine
         self.identity_rules = identity_rules
         self.contact_rules = contact_rules
+        self.privacy_gate = privacy_gate
 
     def store(self, name: str | None = None) -> PostgresStore:
-        return PostgresStore(self.engine, name, identity_rules=self.identity_rules)
+        return PostgresStore(
+            self.engine, name, identity_rules=self.identity_rules, privacy_gate=self.privacy_gate
+        )
 
     def store_factory(self, name: str) -> Callable[[], PostgresStore]:
         url = self.engine.url.render_as_string(hide_password=False)
-        return OpenStore(url, name, self.identity_rules)
+        return OpenStore(url, name, self.identity_rules, self.privacy_gate)
 
     def ensure_active(self) -> str:
         create_schema(self.engine)

@@ -1,0 +1,89 @@
+"""The cryptographic primitives, all from `cryptography`: nothing hand-rolled.
+
+- A data key is 256 random bits used with AES-GCM; each box has a fresh 96-bit nonce and
+  the event id as associated data (a box opens only in the event it was sealed for).
+- Data keys are stored wrapped: AES-GCM under the wrapping key, with the key id as
+  associated data.
+- An identifier token is HMAC-SHA256 of the identifier under the pepper, 128 bits in hex:
+  stable, so suppression and subjects can be looked up by it, and not reversible without
+  the master secret.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import hashlib
+import hmac
+import os
+from dataclasses import dataclass, field
+from typing import Any
+from uuid import UUID
+
+import orjson
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from schemas.errors import RapportError
+
+NONCE_BYTES = 12
+
+
+class BoxUnreadable(RapportError):
+    """A sealed box did not open: tampered with, or sealed for another event or key."""
+
+
+@dataclass(frozen=True)
+class DataKey:
+    key_id: UUID
+    material: bytes = field(repr=False)
+
+    @classmethod
+    def new(cls, key_id: UUID) -> DataKey:
+        return cls(key_id, AESGCM.generate_key(bit_length=256))
+
+    @functools.cached_property
+    def cipher(self) -> AESGCM:
+        return AESGCM(self.material)
+
+
+def seal_box(key: DataKey, event_id: str, secret: dict[str, Any]) -> str:
+    nonce = os.urandom(NONCE_BYTES)
+    sealed = key.cipher.encrypt(nonce, orjson.dumps(secret), event_id.encode())
+    return base64.b64encode(nonce + sealed).decode()
+
+
+def open_box(key: DataKey, event_id: str, box: str) -> dict[str, Any]:
+    try:
+        raw = base64.b64decode(box, validate=True)
+        opened = key.cipher.decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], event_id.encode())
+    except (ValueError, InvalidTag):
+        raise BoxUnreadable(
+            f"the sealed fields of event {event_id} do not open with key {key.key_id}"
+        ) from None
+    secret = orjson.loads(opened)
+    if not isinstance(secret, dict):
+        raise BoxUnreadable(f"the sealed fields of event {event_id} are not an object")
+    return secret
+
+
+def wrap(wrapping_key: bytes, key: DataKey) -> bytes:
+    nonce = os.urandom(NONCE_BYTES)
+    return nonce + AESGCM(wrapping_key).encrypt(nonce, key.material, key.key_id.bytes)
+
+
+def unwrap(wrapping_key: bytes, key_id: UUID, wrapped: bytes) -> DataKey:
+    try:
+        material = AESGCM(wrapping_key).decrypt(
+            wrapped[:NONCE_BYTES], wrapped[NONCE_BYTES:], key_id.bytes
+        )
+    except InvalidTag:
+        raise BoxUnreadable(
+            f"data key {key_id} does not unwrap: the master secret is not the one it was "
+            "stored with"
+        ) from None
+    return DataKey(key_id, material)
+
+
+def token(pepper: bytes, identifier: str) -> str:
+    return hmac.new(pepper, identifier.encode(), hashlib.sha256).hexdigest()[:32]

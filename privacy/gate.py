@@ -1,0 +1,56 @@
+"""Inside each projection transaction: the events whose customer was erased.
+
+An event folds nothing when any identifier it carries (normalised as the identity graph
+normalises it) is suppressed. This is the authoritative check: producers refuse such
+events from a cache that may be seconds old, and events written before the erasure (or
+before sealing existed, in clear) are still in the log for every rebuild to read.
+
+The gate holds the erasure lock shared for the rest of the transaction, and erasure takes
+it exclusively: an erasure waits for batches that checked before it, and batches after it
+see its suppression, so no batch can fold a customer an erasure has already scrubbed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+
+from privacy.crypto import token
+from privacy.keystore import ERASURE_LOCK, SCHEMA
+from projections.identity import DEFAULT_RULES, IdentityRules, evidence_of
+from schemas import Envelope
+
+_MAX_CACHED_TOKENS = 1_000_000
+
+
+class SuppressionGate:
+    def __init__(self, pepper: bytes, rules: IdentityRules = DEFAULT_RULES) -> None:
+        self.pepper = pepper
+        self.rules = rules
+        self._tokens: dict[str, str] = {}
+
+    def __call__(self, conn: sa.Connection, events: Sequence[Envelope]) -> set[Any]:
+        conn.execute(sa.select(sa.func.pg_advisory_xact_lock_shared(ERASURE_LOCK)))
+        by_event = {
+            e.event_id: [self._token(n) for n in evidence_of(e, self.rules).nodes] for e in events
+        }
+        wanted = sorted({t for tokens in by_event.values() for t in tokens})
+        hit = set(
+            conn.execute(
+                sa.text(f"SELECT token FROM {SCHEMA}.suppressed WHERE token = ANY(:t)"),
+                {"t": wanted},
+            ).scalars()
+        )
+        if not hit:
+            return set()
+        return {event_id for event_id, tokens in by_event.items() if hit.intersection(tokens)}
+
+    def _token(self, node: str) -> str:
+        found = self._tokens.get(node)
+        if found is None:
+            if len(self._tokens) >= _MAX_CACHED_TOKENS:
+                self._tokens.clear()
+            found = self._tokens[node] = token(self.pepper, node)
+        return found
