@@ -10,6 +10,7 @@ import pytest
 
 from collector.errors import Problem
 from collector.provenance import RECEIVED_AT_RULE, Provenance, span
+from collector.rapport_events import parse_events
 
 RECEIVED = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 KEYS = Provenance("web-shop", RECEIVED, timedelta(minutes=5))
@@ -103,3 +104,34 @@ def test_spans_read_as_people_say_them() -> None:
     assert span(timedelta(hours=1, minutes=5, seconds=9)) == "1h 5m"
     assert span(timedelta(seconds=300)) == "5m"
     assert span(timedelta(milliseconds=250)) == "250ms"
+
+
+def test_a_batch_reports_every_event_by_its_index() -> None:
+    good = wire()
+    problems: list[Problem] = []
+    events = parse_events(
+        [
+            good,
+            wire(source={"system": "shopify", "channel": "web"}),
+            wire(received_at="2026-11-30T08:00:01Z"),
+            wire(occurred_at="2027-01-01T00:00:00+07:00"),
+            wire(payload={"nonsense": True}, received_at="2026-11-30T08:00:01Z"),
+        ],
+        problems,
+        KEYS,
+    )
+    paths = [p.path for p in problems]
+    assert paths[:3] == ["[1].source.system", "[2].received_at", "[3].occurred_at"]
+    assert "[4].received_at" in paths and any(p.startswith("[4].payload") for p in paths)
+    assert problems[2].value == "2027-01-01T00:00:00+07:00"
+    assert "2026-12-31T17:00:00Z is 30d 5h in the future" in problems[2].rule
+    # Only the good event survives; the request as a whole is refused (InvalidEvents).
+    [event] = events
+    assert str(event.event_id) == good["event_id"]
+    assert event.source.system == "web-shop" and event.received_at == RECEIVED
+
+
+def test_one_event_paths_have_no_index() -> None:
+    problems: list[Problem] = []
+    parse_events(wire(source={"system": "shopify", "channel": "web"}), problems, KEYS)
+    assert [p.path for p in problems] == ["source.system"]
