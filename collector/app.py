@@ -169,7 +169,9 @@ def create_app(deps: CollectorDeps) -> FastAPI:
         async def post_message(request: Request, src: Authenticated) -> dict[str, Any]:
             received_at = datetime.now(UTC)
             body = await _json(request, deps.limits.max_body_bytes)
-            translator = SegmentTranslator(src.name, received_at, deps.mapping)
+            translator = SegmentTranslator(
+                src.name, received_at, deps.mapping, deps.limits.max_future_skew
+            )
             if kind == "batch":
                 count = (
                     len(body["batch"])

@@ -97,8 +97,11 @@ def test_segment_track_identify_page_and_batch(
             "products": [{"product_id": "p-1", "price": 15, "quantity": 2}],
         },
         "context": {"ip": "10.0.0.1"},
+        "receivedAt": "2020-01-01T00:00:00Z",  # Segment sets its own: ignored here too
     }
+    before = datetime.now(UTC)
     assert httpx.post(f"{base}/v1/track", json=track, auth=auth).status_code == 200
+    after = datetime.now(UTC)
     identify = {"userId": "u-42", "anonymousId": "a-7", "traits": {"plan": "gold"}}
     assert httpx.post(f"{base}/v1/identify", json=identify, auth=auth).status_code == 200
     page = {"anonymousId": "a-7", "name": "Pricing", "context": {"page": {"url": "https://x/p"}}}
@@ -121,6 +124,8 @@ def test_segment_track_identify_page_and_batch(
     assert purchase["context"] == {"ip": "10.0.0.1", "properties": {"coupon": "SPRING"}}
     skew = _ts(purchase["received_at"]) - _ts(purchase["occurred_at"])
     assert abs(skew - 30) < 0.01  # occurred_at = receivedAt - (sentAt - timestamp)
+    assert before <= datetime.fromisoformat(purchase["received_at"]) <= after
+    assert all(r["source"]["system"] == "webshop" for _, r in records.values())
     assert records["identity.linked"][1]["payload"]["identifier"] == "anon:a-7"
     assert records["profile.updated"][1]["customer"]["anonymous_id"] == "a-7"
     assert records["web.page_viewed"][1]["payload"]["url"] == "https://x/p"
@@ -209,6 +214,14 @@ def test_the_body_cannot_name_another_source_its_arrival_or_the_far_future(
     )
     assert " is 30d 23h in the future" in problems["[3].occurred_at"]["rule"]
     assert "[1].source.system" in response.json()["message"]
+
+    track = {"type": "track", "userId": "u", "event": "Tick", "timestamp": in_a_month}
+    segment = post(
+        "/v1/batch", json={"batch": [{"type": "track", "userId": "u", "event": "Tick"}, track]}
+    )
+    assert segment.status_code == 422
+    [problem] = [p for p in segment.json()["problems"] if p["path"] == "batch[1].timestamp"]
+    assert problem["value"] == in_a_month and "in the future" in problem["rule"]
 
     assert consume_nothing(rapport_settings)  # a refused request publishes none of its events
     accepted = post("/v1/events", json=[good])
