@@ -14,7 +14,7 @@ import zlib
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 import orjson
@@ -32,6 +32,7 @@ from collector.errors import (
     Unavailable,
 )
 from collector.ingest import Ingestor
+from collector.provenance import DEFAULT_MAX_FUTURE_SKEW, Provenance
 from collector.rapport_events import parse_events
 from collector.ratelimit import RateLimiter, retry_after_seconds
 from collector.segment import SegmentTranslator, TrackMapping
@@ -53,6 +54,7 @@ class RequestLimits:
     max_body_bytes: int
     max_batch_events: int
     default_rate: float  # events/s per source without a rate of its own
+    max_future_skew: timedelta = DEFAULT_MAX_FUTURE_SKEW  # occurred_at ahead of arrival, at most
 
 
 @dataclass
@@ -155,17 +157,21 @@ def create_app(deps: CollectorDeps) -> FastAPI:
         openapi_extra={"requestBody": {"required": True, "content": {"application/json": {}}}},
     )
     async def post_events(request: Request, src: Authenticated) -> dict[str, Any]:
+        received_at = datetime.now(UTC)
         body = await _json(request, deps.limits.max_body_bytes)
         await admit(src, len(body) if isinstance(body, list) else 1)
         problems: list[Problem] = []
-        events = parse_events(body, problems)
+        provenance = Provenance(src.name, received_at, deps.limits.max_future_skew)
+        events = parse_events(body, problems, provenance)
         return await _accept(deps, events, problems)
 
     def segment_route(kind: str) -> None:
         async def post_message(request: Request, src: Authenticated) -> dict[str, Any]:
             received_at = datetime.now(UTC)
             body = await _json(request, deps.limits.max_body_bytes)
-            translator = SegmentTranslator(src.name, received_at, deps.mapping)
+            translator = SegmentTranslator(
+                src.name, received_at, deps.mapping, deps.limits.max_future_skew
+            )
             if kind == "batch":
                 count = (
                     len(body["batch"])

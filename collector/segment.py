@@ -5,7 +5,10 @@ So that existing analytics libraries work by changing only their host:
 - `messageId` becomes `event_id` (a stable uuid5 when it is not a UUID, so a retried
   message is the same event); `userId` → `customer_id`, `anonymousId` → `anonymous_id`;
 - clock skew: `occurred_at = receivedAt - (sentAt - timestamp)`, the device clock's error
-  taken out; `received_at` is when the collector got the request;
+  taken out; `received_at` is when the collector got the request (a `receivedAt` in the
+  body is ignored, as Segment ignores it); an `occurred_at` more than the allowed skew in
+  the future is refused at its `timestamp`;
+- `source.system` is the write key's source name, `source.channel` the payload type's;
 - track → the type a `TrackMapping` names for the event, else `custom.event`;
   identify → `profile.updated` (+ `identity.linked` when both ids are given);
   page → `web.page_viewed`; screen and group → `custom.event`; alias → `identity.linked`;
@@ -31,6 +34,7 @@ import orjson
 from pydantic import ValidationError
 
 from collector.errors import CollectorError, Problem
+from collector.provenance import DEFAULT_MAX_FUTURE_SKEW, Provenance
 from schemas import REGISTRY, CustomerRef, Envelope, Source
 from schemas.envelope import Payload
 from schemas.errors import UnknownEventType
@@ -169,9 +173,10 @@ def _apply(rules: dict[str, FieldRule], data: Any, prefix: str) -> tuple[dict[st
 class SegmentTranslator:
     """Translates the messages of one request; `problems` collects what is wrong."""
 
-    source: str
+    source: str  # the write key's source name: every event's source.system
     received_at: datetime
     mapping: TrackMapping
+    max_future_skew: timedelta = DEFAULT_MAX_FUTURE_SKEW
     problems: list[Problem] = field(default_factory=list)
 
     def batch(self, body: Any) -> list[Envelope]:
@@ -264,11 +269,16 @@ class SegmentTranslator:
         if timestamp is None:
             return self.received_at
         happened: datetime = timestamp
-        if sent is None:
-            return happened
-        # The device's clock may be off; its error is the same in both of its stamps.
-        skew: timedelta = sent - happened
-        return self.received_at - skew
+        if sent is not None:
+            # The device's clock may be off; its error is the same in both of its stamps.
+            skew: timedelta = sent - happened
+            happened = self.received_at - skew
+        provenance = Provenance(self.source, self.received_at, self.max_future_skew)
+        too_late = provenance.future(happened, f"{where}{stamp_field}", msg.get(stamp_field))
+        if too_late is not None:
+            self.problems.append(too_late)
+            return None
+        return happened
 
     def _time(self, value: Any, path: str) -> Any:
         if value is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -270,6 +271,7 @@ def collector_app(settings: Settings) -> FastAPI:
             max_body_bytes=settings.collector_max_body_bytes,
             max_batch_events=settings.collector_max_batch_events,
             default_rate=settings.collector_rate_limit,
+            max_future_skew=timedelta(seconds=settings.collector_max_future_skew_s),
         ),
         readiness={
             "kafka": lambda: broker_answers(settings.bootstrap, timeout_s=2.0),

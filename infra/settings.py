@@ -104,6 +104,12 @@ class Settings(BaseSettings):
     collector_key_cache_s: float = Field(
         default=2.0, description="How long a verified write key is trusted before re-checking."
     )
+    collector_max_future_skew_s: float = Field(
+        default=300.0,
+        ge=0,
+        description="How far in the future an event's occurred_at may be (the sender's clock "
+        "running ahead), else 422.",
+    )
 
     @property
     def local_kafka(self) -> bool:

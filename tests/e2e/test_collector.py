@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import orjson
@@ -34,13 +35,19 @@ def collector(rapport_settings: Settings) -> Iterator[tuple[str, str]]:
         RAPPORT_COLLECTOR_MAX_BATCH_EVENTS="50",
         RAPPORT_COLLECTOR_MAX_EVENT_BYTES="4000",
         RAPPORT_COLLECTOR_KEY_CACHE_S="0.2",
+        RAPPORT_COLLECTOR_MAX_FUTURE_SKEW_S="120",
     ) as base:
         yield base, key
 
 
 def _events(n: int, seed: int = 5) -> list[dict]:
+    """Simulated events as the client of a write key posts them: without a source system
+    (the key names it) and without received_at (Rapport stamps it)."""
     stream = simulate(20, seed=seed)
-    return [orjson.loads(encode_event(next(stream))) for _ in range(n)]
+    events = [orjson.loads(encode_event(next(stream))) for _ in range(n)]
+    for event in events:
+        del event["source"]["system"]
+    return events
 
 
 def test_rapport_events_one_and_a_batch_arrive_in_kafka(
@@ -48,7 +55,11 @@ def test_rapport_events_one_and_a_batch_arrive_in_kafka(
 ) -> None:
     base, key = collector
     one, *batch = _events(4)
+    batch[0]["source"]["system"] = "webshop"  # stating the key's own source is fine
+    channels = {e["event_id"]: e["source"]["channel"] for e in [one, *batch]}
+    del batch[1]["source"]  # no source at all: the type's channel
     auth = httpx.BasicAuth(key, "")
+    before = datetime.now(UTC)
     assert httpx.post(f"{base}/v1/events", json=one, auth=auth).json() == {
         "success": True,
         "accepted": 1,
@@ -56,11 +67,15 @@ def test_rapport_events_one_and_a_batch_arrive_in_kafka(
     response = httpx.post(
         f"{base}/v1/events", json=batch, headers={"Authorization": f"Bearer {key}"}
     )
+    after = datetime.now(UTC)
     assert response.status_code == 200, response.text
     assert response.json()["accepted"] == 3
     records = consume(rapport_settings, 4)
     assert {r["event_id"] for _, r in records} == {e["event_id"] for e in [one, *batch]}
-    assert all(r["received_at"] for _, r in records)
+    for _, record in records:
+        # The write key's source, the channel as sent, and the time Rapport received it.
+        assert record["source"] == {"system": "webshop", "channel": channels[record["event_id"]]}
+        assert before <= datetime.fromisoformat(record["received_at"]) <= after
 
 
 def test_segment_track_identify_page_and_batch(
@@ -82,8 +97,11 @@ def test_segment_track_identify_page_and_batch(
             "products": [{"product_id": "p-1", "price": 15, "quantity": 2}],
         },
         "context": {"ip": "10.0.0.1"},
+        "receivedAt": "2020-01-01T00:00:00Z",  # Segment sets its own: ignored here too
     }
+    before = datetime.now(UTC)
     assert httpx.post(f"{base}/v1/track", json=track, auth=auth).status_code == 200
+    after = datetime.now(UTC)
     identify = {"userId": "u-42", "anonymousId": "a-7", "traits": {"plan": "gold"}}
     assert httpx.post(f"{base}/v1/identify", json=identify, auth=auth).status_code == 200
     page = {"anonymousId": "a-7", "name": "Pricing", "context": {"page": {"url": "https://x/p"}}}
@@ -106,6 +124,8 @@ def test_segment_track_identify_page_and_batch(
     assert purchase["context"] == {"ip": "10.0.0.1", "properties": {"coupon": "SPRING"}}
     skew = _ts(purchase["received_at"]) - _ts(purchase["occurred_at"])
     assert abs(skew - 30) < 0.01  # occurred_at = receivedAt - (sentAt - timestamp)
+    assert before <= datetime.fromisoformat(purchase["received_at"]) <= after
+    assert all(r["source"]["system"] == "webshop" for _, r in records.values())
     assert records["identity.linked"][1]["payload"]["identifier"] == "anon:a-7"
     assert records["profile.updated"][1]["customer"]["anonymous_id"] == "a-7"
     assert records["web.page_viewed"][1]["payload"]["url"] == "https://x/p"
@@ -154,6 +174,60 @@ def test_each_error_code_says_what_is_wrong(
     assert post("/v1/events", json=[rapport_event]).status_code == 422
 
     assert consume_nothing(rapport_settings)
+
+
+def test_the_body_cannot_name_another_source_its_arrival_or_the_far_future(
+    rapport_settings: Settings, collector: tuple[str, str]
+) -> None:
+    base, key = collector
+    post = httpx.Client(base_url=base, auth=httpx.BasicAuth(key, "")).post
+    good, spoofed, stamped, ahead, within = _events(5, seed=7)
+    spoofed["source"]["system"] = "shopify"
+    stamped["received_at"] = "2026-01-01T00:00:00Z"
+    in_a_month = (datetime.now(UTC) + timedelta(days=31)).isoformat()
+    ahead["occurred_at"] = in_a_month
+    # Under the default skew (5m) this would pass; this collector allows 120 s.
+    within["occurred_at"] = (datetime.now(UTC) + timedelta(minutes=4)).isoformat()
+
+    response = post("/v1/events", json=[good, spoofed, stamped, ahead, within])
+    assert response.status_code == 422, response.text
+    assert response.json()["code"] == "invalid_events"
+    problems = {p["path"]: p for p in response.json()["problems"]}
+    assert set(problems) == {
+        "[1].source.system",
+        "[2].received_at",
+        "[3].occurred_at",
+        "[4].occurred_at",
+    }
+    assert problems["[1].source.system"] == {
+        "path": "[1].source.system",
+        "value": "shopify",
+        "rule": "source.system 'shopify' is not this write key's source 'webshop'; "
+        "the system is taken from the write key",
+    }
+    assert problems["[2].received_at"]["rule"] == (
+        "received_at is set by Rapport when it accepts the event; do not send it"
+    )
+    assert problems["[3].occurred_at"]["value"] == in_a_month
+    assert problems["[3].occurred_at"]["rule"].endswith(
+        "in the future; at most 2m of clock skew is accepted (RAPPORT_COLLECTOR_MAX_FUTURE_SKEW_S)"
+    )
+    assert " is 30d 23h in the future" in problems["[3].occurred_at"]["rule"]
+    assert "[1].source.system" in response.json()["message"]
+
+    track = {"type": "track", "userId": "u", "event": "Tick", "timestamp": in_a_month}
+    segment = post(
+        "/v1/batch", json={"batch": [{"type": "track", "userId": "u", "event": "Tick"}, track]}
+    )
+    assert segment.status_code == 422
+    [problem] = [p for p in segment.json()["problems"] if p["path"] == "batch[1].timestamp"]
+    assert problem["value"] == in_a_month and "in the future" in problem["rule"]
+
+    assert consume_nothing(rapport_settings)  # a refused request publishes none of its events
+    accepted = post("/v1/events", json=[good])
+    assert accepted.status_code == 200, accepted.text
+    [(_, record)] = consume(rapport_settings, 1)
+    assert record["event_id"] == good["event_id"] and record["source"]["system"] == "webshop"
 
 
 def consume_nothing(settings: Settings) -> bool:

@@ -160,3 +160,64 @@ def test_a_mapping_file_extends_the_builtin_one(tmp_path: Path) -> None:
     path.write_text('[track."X"]\ntype = "support.ticket_opened"\nfields.nope = "properties.id"\n')
     with pytest.raises(MappingError, match="has no field"):
         TrackMapping.load(path)
+
+
+def test_the_source_system_is_the_write_keys_whatever_the_message_says() -> None:
+    [event] = translator().message(
+        {
+            "type": "track",
+            "userId": "u",
+            "event": "X",
+            "context": {"library": {"name": "shopify"}},
+            "source": {"system": "shopify"},  # not part of Segment's spec: ignored
+        }
+    )
+    assert (event.source.system, event.source.channel) == ("shop", "web")
+
+
+def test_a_received_at_in_the_message_is_ignored_as_segment_ignores_it() -> None:
+    [event] = translator().message(
+        {"type": "track", "userId": "u", "event": "X", "receivedAt": "2020-01-01T00:00:00Z"}
+    )
+    assert event.received_at == RECEIVED == event.occurred_at  # no timestamp: when received
+
+
+def test_an_occurred_at_far_in_the_future_is_refused_at_its_timestamp() -> None:
+    t = translator()
+    events = t.batch(
+        {
+            "batch": [
+                # the device clock says 1 minute ahead of now: within the allowed skew
+                {"type": "track", "userId": "u", "event": "X", "timestamp": "2026-05-01T12:01Z"},
+                {"type": "track", "userId": "u", "event": "X", "timestamp": "2026-06-01T12:00Z"},
+                # a device clock a year off, consistently: taken out, not refused
+                {
+                    "type": "track",
+                    "userId": "u",
+                    "event": "X",
+                    "timestamp": "2027-05-01T12:00Z",
+                    "sentAt": "2027-05-01T12:00:10Z",
+                },
+                # the event said to happen an hour after it was sent
+                {
+                    "type": "track",
+                    "userId": "u",
+                    "event": "X",
+                    "originalTimestamp": "2026-05-01T13:00Z",
+                    "sentAt": "2026-05-01T12:00Z",
+                },
+            ]
+        }
+    )
+    assert len(events) == 2
+    assert [(p.path, p.value) for p in t.problems] == [
+        ("batch[1].timestamp", "2026-06-01T12:00Z"),
+        ("batch[3].originalTimestamp", "2026-05-01T13:00Z"),
+    ]
+    assert t.problems[0].rule == (
+        "occurred_at 2026-06-01T12:00:00Z is 31d in the future; at most 5m of clock skew is "
+        "accepted (RAPPORT_COLLECTOR_MAX_FUTURE_SKEW_S)"
+    )
+    strict = SegmentTranslator("shop", RECEIVED, TrackMapping.load(), timedelta(seconds=30))
+    strict.message({"type": "track", "userId": "u", "event": "X", "timestamp": "2026-05-01T12:01Z"})
+    assert [p.path for p in strict.problems] == ["timestamp"]
