@@ -77,9 +77,17 @@ def register(app: typer.Typer, out: Console, settings_factory: Any) -> None:
             if all_
             else find_parked(settings.bootstrap, settings.dlq_topic, refs or [])
         )
+        from infra import bootstrap
+
         replacement = from_file.read_bytes() if from_file else None
         sent = redrive(
-            settings.bootstrap, settings.dlq_topic, settings.topic, records, replacement=replacement
+            settings.bootstrap,
+            settings.dlq_topic,
+            settings.topic,
+            records,
+            replacement=replacement,
+            unsealer=bootstrap.unsealers(settings)(),
+            seal=bootstrap.sealer(settings).seal,
         )
         out.print(f"re-drove {len(sent)} record(s) to {settings.topic}: {', '.join(sent)}")
 

@@ -111,6 +111,18 @@ class InMemoryStore:
         new: dict[Any, tuple[PositionedEvent, Envelope]] = {}
         for r in fresh:
             e = r.event
+            first = self.timeline.get(e.event_id) if e is not None else None
+            if e is not None and first and first.source and first.source != e.source.system:
+                refused = RecordRefused(
+                    e.event_id,
+                    "dedupe",
+                    ValueError(
+                        f"event_id {e.event_id} was already used by source {first.source!r}; "
+                        f"source {e.source.system!r} cannot reuse it (give the event its own id)"
+                    ),
+                )
+                refused.position = (r.topic, r.partition, r.offset)
+                raise refused
             if (
                 e is not None
                 and e.type != ERASURE_TYPE

@@ -23,6 +23,7 @@ class TimelineEntry:
     campaign_id: str | None
     payload: dict[str, Any]
     score_inputs: dict[str, Any]  # projections/score_ledger.py
+    source: str = ""  # the system that emitted it: an event id belongs to one source
 
 
 def timeline_entry(event: Envelope) -> TimelineEntry:
@@ -37,4 +38,5 @@ def timeline_entry(event: Envelope) -> TimelineEntry:
         campaign_id=event.campaign_id,
         payload=event.payload.model_dump(mode="json", exclude_none=True),
         score_inputs=ledger_entry(event),
+        source=event.source.system,
     )

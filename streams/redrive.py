@@ -7,13 +7,14 @@ re-driving something that still fails would only park it again.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
 import orjson
 
-from schemas import decode_event
+from projections.store import ErasedRecord
+from schemas import Envelope, decode_event
 from schemas.errors import ContractError, RapportError
 from streams.deadletter import (
     ERROR,
@@ -26,6 +27,7 @@ from streams.deadletter import (
     original_headers,
 )
 from streams.kafka_clients import TopicMissing, producer, read_topic
+from streams.pipeline import Unsealer
 
 
 class RedriveError(RapportError):
@@ -117,15 +119,27 @@ def redrive(
     records: list[ParkedRecord],
     *,
     replacement: bytes | None = None,
+    unsealer: Unsealer | None = None,
+    seal: Callable[[Envelope, bytes], tuple[bytes, bytes]] | None = None,
 ) -> list[str]:
-    """Validate then re-publish each record to `target_topic`; return the event_ids sent."""
+    """Validate then re-publish each record to `target_topic`; return the event_ids sent.
+
+    A sealed record is validated opened and re-published as it was, still sealed; a
+    corrected event (in clear, from the operator) is sealed by `seal` before it goes."""
     if replacement is not None and len(records) != 1:
         raise RedriveError("a corrected event replaces exactly one parked record")
     outgoing = []
     for record in records:
         value = replacement if replacement is not None else record.value
+        opened: bytes | ErasedRecord | RapportError = value or b""
+        if unsealer is not None and replacement is None:
+            opened = unsealer.open_all([value])[0]
+        if isinstance(opened, ErasedRecord):
+            raise RedriveError(f"{record.ref} is an event of an erased customer: not re-driven")
+        if isinstance(opened, RapportError):
+            raise RedriveError(f"{record.ref} cannot be opened: {opened}")
         try:
-            event = decode_event(value or b"")
+            event = decode_event(opened)
         except ContractError as exc:
             raise RedriveError(f"{record.ref} still fails validation: {exc}") from None
         if record.event_id is not None and str(event.event_id) != record.event_id:
@@ -137,7 +151,9 @@ def redrive(
             *original_headers(record.headers),
             (REDRIVEN_FROM, f"{dlq_topic}/{record.partition}/{record.offset}".encode()),
         ]
-        key = event.customer.partition_key.encode()
+        key = record.key or event.customer.partition_key.encode()
+        if replacement is not None and seal is not None:
+            key, value = seal(event, replacement)
         outgoing.append((key, value, headers, str(event.event_id)))
     sender = producer(bootstrap, enable_idempotence=True)
     try:

@@ -70,6 +70,7 @@ _TIMELINE_COLUMNS = (
     "campaign_id",
     "payload",
     "score_inputs",
+    "source",
 )
 _PURCHASE_COLUMNS = tuple(f.name for f in fields(PurchaseRow))
 _SCHEMA_LOCK = 7_243_001  # advisory lock id: workers starting together create tables once
@@ -360,12 +361,39 @@ def _insert_timeline(
     # Returned as text: psycopg2 makes a uuid.UUID of each uuid it reads, a few µs a row.
     inserted = insert_rows(conn, t.timeline, _TIMELINE_COLUMNS, rows, returning="event_id::text")
     new_ids = {row[0] for row in inserted}
+    if len(new_ids) < len(rows):
+        _refuse_taken_ids(conn, t, [e for e in entries if str(e.event_id) not in new_ids])
     new = [
         (event, entry)
         for event, entry in zip(unique.values(), entries, strict=True)
         if str(entry.event_id) in new_ids
     ]
     return [event for event, _ in new], [entry for _, entry in new]
+
+
+def _refuse_taken_ids(conn: sa.Connection, t: Tables, repeated: list[TimelineEntry]) -> None:
+    """A repeated event id is a redelivery only from the source that first used it: one
+    from another source is refused (parked, with both names), never silently dropped as a
+    duplicate, nor taken over."""
+    tl = t.timeline
+    first: dict[str, str | None] = dict(
+        conn.execute(
+            sa.select(sa.cast(tl.c.event_id, sa.Text), tl.c.source).where(
+                tl.c.event_id.in_([e.event_id for e in repeated])
+            )
+        ).all()
+    )
+    for entry in repeated:
+        owner = first.get(str(entry.event_id))
+        if owner and entry.source and owner != entry.source:
+            raise RecordRefused(
+                entry.event_id,
+                "dedupe",
+                ValueError(
+                    f"event_id {entry.event_id} was already used by source {owner!r}; "
+                    f"source {entry.source!r} cannot reuse it (give the event its own id)"
+                ),
+            )
 
 
 def _timeline_row(e: TimelineEntry) -> tuple[Any, ...]:
@@ -380,6 +408,7 @@ def _timeline_row(e: TimelineEntry) -> tuple[Any, ...]:
         e.campaign_id,
         json_text(e.payload),
         json_text(e.score_inputs),
+        e.source,
     )
 
 

@@ -65,6 +65,7 @@ def build_tables(schema: str) -> Tables:
         # What the event gives the scores (projections/score_ledger.py); null in rows
         # projected before the ledger existed, which are read from the payload instead.
         sa.Column("score_inputs", JSONB),
+        sa.Column("source", sa.Text),  # source.system: an event id belongs to one source
         sa.Index(f"{schema}_timeline_by_customer", "customer_id", "occurred_at", "event_id"),
         # The consent and preference events alone (a few per customer): a contact-policy
         # decision reads them without walking a long timeline.

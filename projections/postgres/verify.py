@@ -26,7 +26,13 @@ _PER_CUSTOMER = (
     "score_orders",
     "contact_violations",
 )
-_WHOLE = ("channel_daily", "identity_nodes", "identity_keys", "identity_edges")
+_WHOLE = (
+    "channel_daily",
+    "identity_nodes",
+    "identity_keys",
+    "identity_edges",
+    "erased_events",
+)
 # Bookkeeping, not projected content: which transaction last wrote the row.
 _NOT_COMPARED = {"changed_xid"}
 
