@@ -57,7 +57,7 @@ class Sealer:
             if e.type not in UNSEALED_TYPES and e.customer.partition_key not in self._keys
         }
         if missing:
-            self._fetch(missing)
+            self._fetch(missing, refuse_erased=False)  # seal() refuses each one
 
     def seal(self, event: Envelope, value: bytes) -> tuple[bytes, bytes]:
         """(Kafka key, wire bytes) of `event`, whose verified encoding is `value`."""
@@ -71,7 +71,7 @@ class Sealer:
         secret = split_personal(wire)
         if not secret:
             return kafka_key.encode(), value
-        key = self._keys.get(subject) or self._fetch({subject})[subject]
+        key = self._keys.get(subject) or self._fetch({subject}, refuse_erased=True)[subject]
         event_id = str(event.event_id)
         wire[SEALED] = {"key": str(key.key_id), "box": seal_box(key, event_id, secret)}
         return kafka_key.encode(), orjson.dumps(wire)
@@ -91,19 +91,19 @@ class Sealer:
                     "customer; Rapport refuses new events about them"
                 )
 
-    def _fetch(self, subjects: set[str]) -> dict[str, DataKey]:
+    def _fetch(self, subjects: set[str], *, refuse_erased: bool) -> dict[str, DataKey]:
         by_token = {self.token(s): s for s in subjects}
         keys, erased = self.keys.keys_for_subjects(by_token)
         if len(self._keys) + len(keys) > _MAX_CACHED_KEYS:
             self._keys.clear()
         found = {by_token[t]: k for t, k in keys.items()}
         self._keys.update(found)
-        for t, suppression in erased.items():
-            if by_token[t] in subjects and len(subjects) == 1:
-                raise SubjectErased(
-                    "customer: this event's customer was erased on "
-                    f"{suppression.erased_at:%Y-%m-%d} (erasure {suppression.erasure_id}); "
-                    "Rapport refuses new events about them",
-                    suppression.erasure_id,
-                )
+        if erased and refuse_erased:
+            suppression = next(iter(erased.values()))
+            raise SubjectErased(
+                "customer: this event's customer was erased on "
+                f"{suppression.erased_at:%Y-%m-%d} (erasure {suppression.erasure_id}); "
+                "Rapport refuses new events about them",
+                suppression.erasure_id,
+            )
         return found

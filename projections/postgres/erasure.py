@@ -59,6 +59,9 @@ def scrub_customer(conn: sa.Connection, t: Tables, customer_id: str) -> Scrubbed
         conn.execute(table.delete().where(table.c.customer_id.in_(keys)))
     for table in (t.scores, t.score_checkpoints):
         conn.execute(table.delete().where(table.c.customer_id.in_(owners)))
+    # The others' base-relative scores (RFM quintiles, tiers) were ranked with this customer
+    # among them: the population scorer ranks again at its next cycle.
+    conn.execute(t.population.update().values(ranked_at=None))
     v = t.contact_violations
     conn.execute(v.delete().where(sa.or_(v.c.customer_id.in_(owners), v.c.key.in_(keys))))
     e, ik, n = t.identity_edges, t.identity_keys, t.identity_nodes

@@ -166,7 +166,9 @@ class _Cycle:
         # Every transaction below this id has ended: what they wrote is visible from here
         # on, and what later ones write carries a later id (read again next cycle).
         horizon = self._sql("SELECT txid_snapshot_xmin(txid_current_snapshot())").scalar_one()
-        mark = self._sql("SELECT changed_below_xid, as_of FROM {population} WHERE id = 1").first()
+        mark = self._sql(
+            "SELECT changed_below_xid, as_of, ranked_at FROM {population} WHERE id = 1"
+        ).first()
         if everyone or mark is None:
             self._sql("DELETE FROM {scores}")
             self._sql("DELETE FROM {contact_violations}")
@@ -199,7 +201,9 @@ class _Cycle:
         stale = self._sql(
             "SELECT count(*) FROM {scores} WHERE as_of <> :as_of", as_of=self.as_of
         ).scalar_one()
-        ranked = bool(customers) or mark is None or mark.as_of != self.as_of
+        # ranked_at NULL: rows left the population (an erasure) and the others' base-relative
+        # ranks must be computed again without them.
+        ranked = bool(customers) or mark is None or mark.as_of != self.as_of or not mark.ranked_at
         if ranked:
             self._rank()
         self._sql(

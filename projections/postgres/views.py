@@ -38,7 +38,8 @@ def _view_sql(schema: str) -> dict[str, str]:
     return {
         "timeline": f"""
             SELECT {customer.format(row="t")}, t.event_id, t.occurred_at, t.received_at,
-                   t.channel, t.type, t.summary, t.campaign_id, t.payload, t.score_inputs
+                   t.channel, t.type, t.summary, t.campaign_id, t.payload, t.score_inputs,
+                   t.source
               FROM {s}.timeline t {resolved.format(row="t")}""",
         "customers": f"""
             SELECT {customer.format(row="c")}, c.identifiers, c.traits, c.first_seen,
