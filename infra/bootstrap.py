@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import os
+import secrets
+from collections.abc import Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +25,7 @@ from producers.errors import PublishError
 from projections.contact_policy import ContactRules
 from projections.engagement import EngagementParameters
 from projections.identity import IdentityRules
+from projections.postgres import roles
 from projections.postgres.store import make_engine
 from projections.postgres.versions import PostgresVersions
 from projections.scores import ScoreParameters
@@ -32,6 +38,9 @@ if TYPE_CHECKING:  # FastAPI and faust are paid for only by the commands that se
     from fastapi import FastAPI
 
     from collector.sources import PostgresSources
+    from readapi.keys import PostgresApiKeys
+
+PSEUDONYM_KEY_FILE = "pseudonym.key"
 
 
 def require_services(settings: Settings) -> None:
@@ -147,6 +156,8 @@ def worker_app(settings: Settings, config: WorkerConfig) -> faust.App:
         versions.ensure_active()
     else:
         versions.prepare(pinned)
+    with versions.engine.begin() as conn:  # the analysts' masked views' pseudonyms
+        roles.set_pseudonym_key(conn, pseudonym_secret(settings))
     scorer = None
     if settings.scores_every_s > 0:
         scorer = ScorerProcess(
@@ -199,15 +210,65 @@ def rebuilder(
 
 
 def read_api_app(settings: Settings) -> FastAPI:
-    """The HTTP read API over the active projection version."""
+    """The HTTP read API over the active projection version; every route but /healthz
+    needs an API key (`api_keys`)."""
     from readapi.app import create_app
+    from readapi.keys import CachedApiKeys
 
+    store = api_keys(settings)
     return create_app(
-        engine(settings),
+        store.engine,
         score_parameters(settings),
         identity_rules(settings),
         contact_rules(settings),
+        keys=CachedApiKeys(store, ttl_s=settings.api_key_cache_s),
+        pseudonym=pseudonymizer(settings),
     )
+
+
+def api_keys(settings: Settings) -> PostgresApiKeys:
+    """The read API's key store, its table created if missing; also keys the analysts'
+    masked views with this installation's pseudonym secret."""
+    from readapi.keys import PostgresApiKeys
+
+    store = PostgresApiKeys(engine(settings))
+    store.create_schema()
+    with store.engine.begin() as conn:
+        roles.set_pseudonym_key(conn, pseudonym_secret(settings))
+    return store
+
+
+def pseudonym_secret(settings: Settings) -> bytes:
+    """RAPPORT_PSEUDONYM_SECRET, else the state dir's pseudonym.key, made on first use
+    (random, mode 0600; a concurrent first use keeps whichever file was linked first)."""
+    if settings.pseudonym_secret is not None:
+        return settings.pseudonym_secret.get_secret_value().encode()
+    path = settings.state_dir / PSEUDONYM_KEY_FILE
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        draft = path.with_name(f".{PSEUDONYM_KEY_FILE}.{os.getpid()}.{secrets.token_hex(4)}")
+        fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(secrets.token_hex(32) + "\n")
+        try:
+            os.link(draft, path)  # fails if another process made it first: theirs wins
+        except FileExistsError:
+            pass
+        finally:
+            draft.unlink()
+    return path.read_text().strip().encode()
+
+
+def pseudonymizer(settings: Settings) -> Callable[[str], str]:
+    """A stable keyed pseudonym of an identifier: HMAC-SHA256 under `pseudonym_secret`,
+    16 hex digits (what the rapport_analyst views compute in SQL, too)."""
+    key = pseudonym_secret(settings)
+
+    def pseudonym(identifier: str) -> str:
+        digest = hmac.new(key, identifier.encode(), hashlib.sha256).hexdigest()
+        return digest[: roles.PSEUDONYM_HEX_DIGITS]
+
+    return pseudonym
 
 
 def sources(settings: Settings) -> PostgresSources:

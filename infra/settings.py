@@ -6,7 +6,7 @@ from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -76,6 +76,15 @@ class Settings(BaseSettings):
     # The HTTP read API (`rapport api`).
     api_host: str = "127.0.0.1"
     api_port: int = 8300
+    api_key_cache_s: float = Field(
+        default=2.0, description="How long a verified API key is trusted before re-checking."
+    )
+    pseudonym_secret: SecretStr | None = Field(
+        default=None,
+        description="Keys the pseudonyms analysts see in place of personal identifiers (API "
+        "and the rapport_analyst views); unset = a random secret made once and kept in "
+        "STATE_DIR/pseudonym.key (mode 0600). Changing it changes every pseudonym.",
+    )
 
     # The HTTP collector (`rapport collector`).
     collector_host: str = "127.0.0.1"
@@ -199,6 +208,11 @@ class Settings(BaseSettings):
             **(
                 {"RAPPORT_PROJECTION_SCHEMA": self.projection_schema}
                 if self.projection_schema
+                else {}
+            ),
+            **(
+                {"RAPPORT_PSEUDONYM_SECRET": self.pseudonym_secret.get_secret_value()}
+                if self.pseudonym_secret
                 else {}
             ),
         }

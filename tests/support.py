@@ -8,8 +8,11 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
+
+import httpx
 
 from infra.settings import Settings
 from infra.worker_process import WorkerProcess, child_env
@@ -161,3 +164,57 @@ def topic_size(settings: Settings) -> int:
         return sum(consumer.end_offsets(partitions).values())
     finally:
         consumer.close()
+
+
+TEST_PSEUDONYM_SECRET = "test-pseudonym-secret"
+
+
+@dataclass
+class ReadApi:
+    """The read API served on a free port, with one client per role (and one without a
+    key); each client's key was made for this API in its database."""
+
+    base: str
+    keys: Any  # readapi.keys.PostgresApiKeys
+    agent: httpx.Client
+    analyst: httpx.Client
+    admin: httpx.Client
+    anonymous: httpx.Client
+
+    def client(self, key: str) -> httpx.Client:
+        return httpx.Client(
+            base_url=self.base, headers={"Authorization": f"Bearer {key}"}, timeout=60
+        )
+
+
+def pseudonym_settings() -> Settings:
+    return Settings(pseudonym_secret=TEST_PSEUDONYM_SECRET)
+
+
+@contextmanager
+def serving_api(engine: Any, **options: Any) -> Iterator[ReadApi]:
+    """`readapi.app.create_app(engine, **options)` as `rapport api` builds it (keys checked
+    in PostgreSQL, the test pseudonym secret), served; yields its clients by role."""
+    import uuid
+
+    from infra.bootstrap import pseudonymizer
+    from projections.postgres.roles import set_pseudonym_key
+    from readapi.app import create_app
+    from readapi.keys import PostgresApiKeys, Role
+
+    store = PostgresApiKeys(engine)
+    store.create_schema()
+    with engine.begin() as conn:
+        set_pseudonym_key(conn, TEST_PSEUDONYM_SECRET.encode())
+    app = create_app(engine, keys=store, pseudonym=pseudonymizer(pseudonym_settings()), **options)
+    with serving(app) as base:
+        api = ReadApi(base, store, *(None,) * 4)  # type: ignore[arg-type]
+        for role in Role:
+            key = store.add(f"test-{role.value}-{uuid.uuid4().hex[:8]}", role)
+            setattr(api, role.value, api.client(key))
+        api.anonymous = httpx.Client(base_url=base, timeout=60)
+        try:
+            yield api
+        finally:
+            for client in (api.agent, api.analyst, api.admin, api.anonymous):
+                client.close()

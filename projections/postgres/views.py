@@ -1,7 +1,8 @@
 """Analyst-facing views in schema `rapport`, pointing at the active projection version.
 
 Switching versions replaces every view in one transaction, so a reader sees either the old
-version or the new one, never a mix.
+version or the new one, never a mix. The analysts' masked views (schema `rapport_analyst`,
+projections/postgres/roles.py) are built over these and replaced with them.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import time
 import sqlalchemy as sa
 
 from projections.errors import ProjectionError
+from projections.postgres import roles
 from projections.postgres.tables import ANALYST_SCHEMA
 
 # A swap takes every view at once, waiting at most this long for any one of them. A reader
@@ -155,7 +157,9 @@ def lock_views(conn: sa.Connection, *, give_up_s: float = VIEW_LOCK_GIVE_UP_S) -
 
     Each attempt runs in a savepoint, so a timed-out one releases what it took and leaves
     the caller's other locks (the registry row) in place."""
-    names = [f"{ANALYST_SCHEMA}.{name}" for name in VIEW_NAMES]
+    names = [f"{ANALYST_SCHEMA}.{name}" for name in VIEW_NAMES] + [
+        f"{roles.MASKED_SCHEMA}.{name}" for name in roles.MASKED_VIEWS
+    ]
     existing = list(
         conn.execute(
             sa.text(
@@ -188,12 +192,15 @@ def lock_views(conn: sa.Connection, *, give_up_s: float = VIEW_LOCK_GIVE_UP_S) -
 
 
 def point_views_at(conn: sa.Connection, schema: str) -> None:
-    """(Re)create every analyst view over `schema`, inside the caller's transaction."""
+    """(Re)create every analyst view over `schema`, and the masked views over those (with
+    the roles' grants), inside the caller's transaction."""
     lock_views(conn)
+    roles.drop_masked_views(conn)
     for name in VIEW_NAMES:
         conn.execute(sa.text(f"DROP VIEW IF EXISTS {ANALYST_SCHEMA}.{name}"))
     for name, sql in _view_sql(schema).items():
         conn.execute(sa.text(f"CREATE VIEW {ANALYST_SCHEMA}.{name} AS {sql}"))
+    roles.create_masked_views(conn, schema)
 
 
 def activate(conn: sa.Connection, schema: str) -> None:

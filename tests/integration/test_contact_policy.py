@@ -10,7 +10,6 @@ from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import httpx
 import pytest
 import sqlalchemy as sa
 
@@ -20,13 +19,12 @@ from producers import Publisher
 from producers.simulator import simulate
 from projections.contact_policy import Fact, violations
 from projections.postgres.population import population_status
-from readapi.app import create_app
 from schemas import CustomerRef, Envelope, Source
 from schemas.envelope import Payload
 from schemas.payloads.email import EmailSent
 from schemas.payloads.profile import ConsentChanged, ContactPreferencesSet
 from tests.integration.projection_snapshot import positions_total
-from tests.support import rapport, running_worker, serving, wait_for
+from tests.support import rapport, running_worker, serving_api, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -156,9 +154,9 @@ def test_decisions_and_violations_through_the_worker(rapport_settings: Settings)
         assert (ids["ok_2"], "consent") not in after  # it came before the opt-out
         assert _live_violations(engine) == _pure_violations(engine)
 
-    with serving(create_app(engine)) as base:
-        url = f"{base}/v1/customers/policy@example.com/contact-policy"
-        answer = httpx.get(url, params={"channel": "email", "at": DAY.isoformat()})
+    with serving_api(engine) as api:
+        url = "/v1/customers/policy@example.com/contact-policy"
+        answer = api.agent.get(url, params={"channel": "email", "at": DAY.isoformat()})
         assert answer.status_code == 200, answer.text
         body = answer.json()
         assert body["customer_id"] == "cust-policy" and body["decision"] == "deny"
@@ -169,13 +167,13 @@ def test_decisions_and_violations_through_the_worker(rapport_settings: Settings)
         assert checks["weekly_cap"]["verdict"] == "deny"  # three in the week before DAY
         # Before the opt-out and the first e-mail, at 10:00 in Berlin.
         early = _utc(4, 8).isoformat()
-        answer = httpx.get(url, params={"channel": "email", "at": early}).json()
+        answer = api.agent.get(url, params={"channel": "email", "at": early}).json()
         assert answer["decision"] == "allow", answer
-        assert httpx.get(url, params={"channel": "fax"}).status_code == 400
-        missing = f"{base}/v1/customers/nobody@example.com/contact-policy"
-        assert httpx.get(missing, params={"channel": "email"}).status_code == 404
-        listed = httpx.get(
-            f"{base}/v1/contact-violations", params={"customer": "policy@example.com"}
+        assert api.agent.get(url, params={"channel": "fax"}).status_code == 400
+        missing = "/v1/customers/nobody@example.com/contact-policy"
+        assert api.agent.get(missing, params={"channel": "email"}).status_code == 404
+        listed = api.agent.get(
+            "/v1/contact-violations", params={"customer": "policy@example.com"}
         ).json()
         assert listed["by_rule"] == {
             "consent": 3,
@@ -184,7 +182,7 @@ def test_decisions_and_violations_through_the_worker(rapport_settings: Settings)
             "weekly_cap": 1,
         }
         assert listed["violations"][0]["event_id"] == ids["unwanted"]  # the latest first
-        bad_rule = httpx.get(f"{base}/v1/contact-violations", params={"rule": "volume"})
+        bad_rule = api.agent.get("/v1/contact-violations", params={"rule": "volume"})
         assert bad_rule.status_code == 400 and "known: consent" in bad_rule.text
 
     denied = rapport(

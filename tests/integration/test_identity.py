@@ -9,7 +9,6 @@ import random
 import uuid
 from datetime import UTC, datetime, timedelta
 
-import httpx
 import pytest
 import sqlalchemy as sa
 
@@ -20,7 +19,6 @@ from projections.identity import IdentityRules, evidence_of, fold_evidence, reso
 from projections.postgres.store import make_engine
 from projections.postgres.versions import PostgresVersions
 from projections.store import PositionedEvent
-from readapi.app import create_app
 from schemas import CustomerRef, Envelope
 from schemas.payloads.call_center import CallCenterCall
 from schemas.payloads.commerce import Purchased
@@ -28,7 +26,7 @@ from schemas.payloads.email import EmailOpened
 from schemas.payloads.profile import IdentityLinked, IdentityUnlinked
 from schemas.payloads.web import PageViewed
 from tests.integration.accounting import wait_drained
-from tests.support import rapport, running_worker, serving
+from tests.support import rapport, running_worker, serving_api
 
 pytestmark = pytest.mark.integration
 
@@ -192,12 +190,12 @@ def test_a_customer_is_one_customer_however_known_and_an_unlink_splits_it_exactl
         assert [e["type"] for e in alone["events"]] == ["call_center.call", "identity.unlinked"]
 
         engine = make_engine(s.db_url)
-        with serving(create_app(engine)) as base:
-            got = httpx.get(f"{base}/v1/customers/an@example.com/identity").json()
+        with serving_api(engine) as api:
+            got = api.agent.get("/v1/customers/an@example.com/identity").json()
             assert got["customer_id"] == "c-an"
             states = {(x["a"], x["b"]): x["state"] for x in got["links"]}
             assert states[("customer:c-an", "phone:+84900000016")] == "unlinked"
-            timeline = httpx.get(f"{base}/v1/customers/anon:cookie-9/timeline").json()
+            timeline = api.agent.get("/v1/customers/anon:cookie-9/timeline").json()
             assert timeline["customer_id"] == "c-an" and len(timeline["events"]) == 4
         with engine.connect() as conn:
             resolved = conn.execute(

@@ -6,15 +6,13 @@ import json
 from collections.abc import Iterator
 from datetime import timedelta
 
-import httpx
 import pytest
 
 from infra.bootstrap import engine as make_engine
 from infra.settings import Settings
 from projections.postgres.store import PostgresStore, create_schema
 from projections.store import PositionedEvent
-from readapi.app import create_app
-from tests.support import rapport, serving
+from tests.support import rapport, serving_api
 from tests.workload import mixed_events
 
 pytestmark = pytest.mark.integration
@@ -38,33 +36,33 @@ def test_timeline_pages_through_everything_in_event_time_order(projected) -> Non
         (e for e in events if e.customer.customer_id == "cust-00001"),
         key=lambda e: (e.occurred_at, e.event_id),
     )
-    with serving(create_app(make_engine(settings))) as base:
+    with serving_api(make_engine(settings)) as api:
         seen, cursor = [], None
         while True:
             params = {"limit": 25, **({"cursor": cursor} if cursor else {})}
-            page = httpx.get(f"{base}/v1/customers/cust-00001/timeline", params=params).json()
+            page = api.agent.get("/v1/customers/cust-00001/timeline", params=params).json()
             seen += [e["event_id"] for e in page["events"]]
             cursor = page["next_cursor"]
             if cursor is None:
                 break
         assert seen == [str(e.event_id) for e in mine]
 
-        calls = httpx.get(
-            f"{base}/v1/customers/cust-00001/timeline",
+        calls = api.agent.get(
+            "/v1/customers/cust-00001/timeline",
             params={"channel": "call_center", "limit": 1000},
         ).json()["events"]
         assert {e["channel"] for e in calls} == {"call_center"}
         assert len(calls) == sum(e.channel.value == "call_center" for e in mine)
 
         as_of = mine[10].occurred_at
-        past = httpx.get(
-            f"{base}/v1/customers/cust-00001/timeline",
+        past = api.agent.get(
+            "/v1/customers/cust-00001/timeline",
             params={"as_of": as_of.isoformat(), "limit": 1000},
         ).json()["events"]
         assert len(past) == 11
 
-        newest = httpx.get(
-            f"{base}/v1/customers/cust-00001/timeline", params={"order": "newest", "limit": 1}
+        newest = api.agent.get(
+            "/v1/customers/cust-00001/timeline", params={"order": "newest", "limit": 1}
         ).json()["events"]
         assert newest[0]["event_id"] == str(mine[-1].event_id)
 
@@ -72,8 +70,8 @@ def test_timeline_pages_through_everything_in_event_time_order(projected) -> Non
 def test_profile_over_http(projected) -> None:  # type: ignore[no-untyped-def]
     settings, events = projected
     mine = [e for e in events if e.customer.customer_id == "cust-00002"]
-    with serving(create_app(make_engine(settings))) as base:
-        body = httpx.get(f"{base}/v1/customers/cust-00002/profile").json()
+    with serving_api(make_engine(settings)) as api:
+        body = api.agent.get("/v1/customers/cust-00002/profile").json()
     assert body["events"] == len(mine)
     assert sum(body["channel_counts"].values()) == len(mine)
     assert "email:c2@example.com" in body["identifiers"]
@@ -82,15 +80,15 @@ def test_profile_over_http(projected) -> None:  # type: ignore[no-untyped-def]
 
 def test_bad_requests_name_the_problem(projected) -> None:  # type: ignore[no-untyped-def]
     settings, _ = projected
-    with serving(create_app(make_engine(settings))) as base:
-        missing = httpx.get(f"{base}/v1/customers/nobody/timeline")
+    with serving_api(make_engine(settings)) as api:
+        missing = api.agent.get("/v1/customers/nobody/timeline")
         assert (
             missing.status_code == 404 and missing.json()["error"] == "customer 'nobody' not found"
         )
-        assert httpx.get(f"{base}/v1/customers/nobody/profile").status_code == 404
+        assert api.agent.get("/v1/customers/nobody/profile").status_code == 404
         # A known customer whose filters leave nothing is an empty page, not a 404.
-        before_anything = httpx.get(
-            f"{base}/v1/customers/cust-00001/timeline", params={"until": "1990-01-01T00:00:00Z"}
+        before_anything = api.agent.get(
+            "/v1/customers/cust-00001/timeline", params={"until": "1990-01-01T00:00:00Z"}
         )
         assert before_anything.status_code == 200 and before_anything.json()["events"] == []
         for params, parameter in (
@@ -100,13 +98,13 @@ def test_bad_requests_name_the_problem(projected) -> None:  # type: ignore[no-un
             ({"since": "yesterday"}, "since"),
             ({"order": "sideways"}, "order"),
         ):
-            response = httpx.get(f"{base}/v1/customers/cust-00001/timeline", params=params)
+            response = api.agent.get("/v1/customers/cust-00001/timeline", params=params)
             assert response.status_code == 400, (params, response.text)
             assert parameter in response.json()["error"], response.json()
         # An as-of thousands of years after the purchases: named, not a server error.
-        far = httpx.get(f"{base}/v1/customers/cust-00001/scores", params={"as_of": "9999-12-31"})
+        far = api.agent.get("/v1/customers/cust-00001/scores", params={"as_of": "9999-12-31"})
         assert far.status_code == 400 and far.json()["parameter"] == "as_of", far.text
-        docs = httpx.get(f"{base}/openapi.json").json()
+        docs = api.agent.get("/openapi.json").json()
         assert "/v1/customers/{customer_id}/timeline" in docs["paths"]
 
 

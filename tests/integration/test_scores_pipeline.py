@@ -10,7 +10,6 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
-import httpx
 import pandas as pd
 import pytest
 import sqlalchemy as sa
@@ -24,11 +23,10 @@ from projections.postgres.population import population_status
 from projections.postgres.tables import build_tables
 from projections.score_state import ScoreState, current_scores
 from projections.value import summarize_purchases
-from readapi.app import create_app
 from schemas import CustomerRef, Envelope, Source
 from schemas.payloads.commerce import Purchased
 from tests.integration.projection_snapshot import positions_total
-from tests.support import rapport, running_worker, serving, wait_for
+from tests.support import rapport, running_worker, serving_api, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -156,10 +154,10 @@ def test_cdnow_through_kafka_and_worker_matches_lifetimes(rapport_settings: Sett
     segments = json.loads(rapport(rapport_settings, "segments", "--json").stdout)
     assert sum(t["customers"] for t in segments["tiers"]) == 23570
     assert {t["tier"] for t in segments["tiers"]} <= {"MVC", "MGC", "BZ", "other"}
-    with serving(create_app(engine)) as base:
+    with serving_api(engine) as api:
         best = top[0]["customer_id"]
-        scores = httpx.get(
-            f"{base}/v1/customers/{best}/scores",
+        scores = api.agent.get(
+            f"/v1/customers/{best}/scores",
             params={"as_of": "1998-06-30", "explain": "true"},
         ).json()
         assert scores["clv"] == pytest.approx(top[0]["clv"])
@@ -181,11 +179,11 @@ def test_cdnow_through_kafka_and_worker_matches_lifetimes(rapport_settings: Sett
         if tier["tier"] == "MVC":
             assert tier["past_value"] >= tier["base"]["most_valuable_cutoff"]
         assert tier["event_ids"]
-        by_rfm = httpx.get(f"{base}/v1/top", params={"by": "rfm", "n": 3}).json()
+        by_rfm = api.analyst.get("/v1/top", params={"by": "rfm", "n": 3}).json()
         assert [r["rfm_score"] for r in by_rfm] == sorted(
             (r["rfm_score"] for r in by_rfm), reverse=True
         )
-        assert httpx.get(f"{base}/v1/top", params={"by": "shoe size"}).status_code == 400
+        assert api.analyst.get("/v1/top", params={"by": "shoe size"}).status_code == 400
 
         # A bare as-of date is the end of that day: those who bought on the log's last day,
         # asked as of that date, match lifetimes with that day as observation_period_end.
@@ -193,8 +191,8 @@ def test_cdnow_through_kafka_and_worker_matches_lifetimes(rapport_settings: Sett
         bought_that_day = sorted(set(frame[frame["date"] == "1998-06-30"]["customer_id"]))
         assert bought_that_day
         for customer in bought_that_day[:20]:
-            mine = httpx.get(
-                f"{base}/v1/customers/{customer}/scores", params={"as_of": "1998-06-30"}
+            mine = api.agent.get(
+                f"/v1/customers/{customer}/scores", params={"as_of": "1998-06-30"}
             ).json()
             assert mine["computed_from"] == "score_state"
             assert_as_lifetimes(mine, last_day.loc[customer], customer)
@@ -231,9 +229,9 @@ def test_a_customer_paying_in_two_currencies_is_scored_and_breaks_nothing(
     refreshed = rapport(rapport_settings, "refresh-scores", "--as-of", "2026-03-31")
     assert refreshed.returncode == 0, refreshed.stderr
     assert "scored 6 customers" in refreshed.stdout
-    with serving(create_app(engine)) as base:
-        answer = httpx.get(
-            f"{base}/v1/customers/two-wallets/scores",
+    with serving_api(engine) as api:
+        answer = api.agent.get(
+            "/v1/customers/two-wallets/scores",
             params={"as_of": "2026-03-31", "explain": "true"},
         )
         assert answer.status_code == 200, answer.text
@@ -247,5 +245,5 @@ def test_a_customer_paying_in_two_currencies_is_scored_and_breaks_nothing(
         # RFM ranks within a currency: the customer's RFM is USD's, among USD buyers.
         rfm = scores["base_lineage"]["rfm"]
         assert (rfm["currency"], rfm["frequency"], rfm["base"]["base_size"]) == ("USD", 3, 6)
-        top = httpx.get(f"{base}/v1/top", params={"by": "rfm", "n": 6}).json()
+        top = api.analyst.get("/v1/top", params={"by": "rfm", "n": 6}).json()
         assert "two-wallets" in {r["customer_id"] for r in top}
