@@ -5,7 +5,8 @@ comes from: a body that names another system is refused (a leaked key must not l
 post as every source). `received_at` is when Rapport accepted the event, so the collector
 stamps it and refuses a body that brings its own. An `occurred_at` further in the future
 than the allowed clock skew is refused: it would sit at the head of every timeline and
-window until that day comes.
+window until that day comes. An erasure is recorded only by Rapport (`rapport erase`): a
+source cannot post one.
 
 Pure: the HTTP layer hands in the key's source name, the request's arrival time and the
 allowed skew; each check returns problems (path, value, rule) for the request's 422.
@@ -25,6 +26,8 @@ from schemas.errors import UnknownEventType
 SKEW_SETTING = "RAPPORT_COLLECTOR_MAX_FUTURE_SKEW_S"
 DEFAULT_MAX_FUTURE_SKEW = timedelta(minutes=5)
 RECEIVED_AT_RULE = "received_at is set by Rapport when it accepts the event; do not send it"
+RAPPORT_ONLY_TYPES = frozenset({"privacy.erased"})
+RAPPORT_ONLY_RULE = "privacy.erased is recorded by Rapport (`rapport erase`), not by a source"
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,8 @@ class Provenance:
         """
         problems: list[Problem] = []
         event = dict(raw)
+        if raw.get("type") in RAPPORT_ONLY_TYPES:
+            problems.append(Problem(f"{where}type", raw["type"], RAPPORT_ONLY_RULE))
         if raw.get("received_at") is not None:
             problems.append(Problem(f"{where}received_at", raw["received_at"], RECEIVED_AT_RULE))
         event["received_at"] = self.received_at

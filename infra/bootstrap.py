@@ -223,7 +223,31 @@ def read_api_app(settings: Settings) -> FastAPI:
         contact_rules(settings),
         keys=CachedApiKeys(store, ttl_s=settings.api_key_cache_s),
         pseudonym=pseudonymizer(settings),
+        subject_rights=_SubjectRights(settings),
     )
+
+
+class _SubjectRights:
+    """Erasure and subject access for the read API's admins."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    def erase(self, customer: str, reason: str) -> dict[str, Any]:
+        return erase(self.settings, customer, reason).to_json()
+
+    def export(self, conn: sa.Connection, customer: str) -> dict[str, Any]:
+        from privacy.subject import export_subject
+
+        s = self.settings
+        return export_subject(
+            conn,
+            key_store(s),
+            master_secrets(s).pepper,
+            customer,
+            rules=identity_rules(s),
+            params=score_parameters(s),
+        )
 
 
 def api_keys(settings: Settings) -> PostgresApiKeys:

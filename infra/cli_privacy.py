@@ -29,14 +29,7 @@ def register(app: typer.Typer, out: Console, settings_factory: Any) -> None:
         from infra import bootstrap
 
         report = bootstrap.erase(settings_factory(), customer, reason)
-        data = {
-            "erasure_id": str(report.erasure.erasure_id),
-            "customer": report.erasure.customer_id,
-            "erased_at": report.erasure.requested_at.isoformat(),
-            "identifiers_suppressed": report.erasure.identifiers,
-            "keys_destroyed": report.erasure.keys_destroyed,
-            "timeline_rows_removed": report.rows_removed,
-        }
+        data = report.to_json()
         if as_json:
             print_json(out, data)
             return

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 from uuid import UUID
 
 import sqlalchemy as sa
@@ -42,6 +43,17 @@ class ErasureReport:
     erasure: Erasure
     rows_removed: dict[str, int] = field(default_factory=dict)  # version -> timeline rows
     event_id: UUID | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "erasure_id": str(self.erasure.erasure_id),
+            "customer": self.erasure.customer_id,
+            "erased_at": self.erasure.requested_at.isoformat(),
+            "reason": self.erasure.reason,
+            "identifiers_suppressed": self.erasure.identifiers,
+            "keys_destroyed": self.erasure.keys_destroyed,
+            "timeline_rows_removed": self.rows_removed,
+        }
 
 
 def erase_customer(

@@ -31,7 +31,20 @@ class SuppressionGate:
         self.rules = rules
         self._tokens: dict[str, str] = {}
 
-    def __call__(self, conn: sa.Connection, events: Sequence[Envelope]) -> set[Any]:
+    def confirmed_erasures(self, conn: sa.Connection, event_ids: Sequence[Any]) -> set[Any]:
+        if not event_ids:
+            return set()
+        return set(
+            conn.execute(
+                sa.text(
+                    f"SELECT erasure_id FROM {SCHEMA}.erasures "
+                    "WHERE erasure_id = ANY(CAST(:ids AS uuid[]))"
+                ),
+                {"ids": [str(i) for i in event_ids]},
+            ).scalars()
+        )
+
+    def suppressed(self, conn: sa.Connection, events: Sequence[Envelope]) -> set[Any]:
         conn.execute(sa.select(sa.func.pg_advisory_xact_lock_shared(ERASURE_LOCK)))
         by_event = {
             e.event_id: [self._token(n) for n in evidence_of(e, self.rules).nodes] for e in events

@@ -25,7 +25,7 @@ from projections.identity import DEFAULT_RULES, IdentityRules, evidence_of
 from schemas import Envelope
 from schemas.privacy import SEALED, split_personal
 
-UNSEALED_TYPES = frozenset({"privacy.erased"})  # control events: no personal data, no key
+ERASURE_TYPES = frozenset({"privacy.erased"})
 _MAX_CACHED_KEYS = 200_000
 
 
@@ -54,7 +54,7 @@ class Sealer:
         missing = {
             e.customer.partition_key
             for e in events
-            if e.type not in UNSEALED_TYPES and e.customer.partition_key not in self._keys
+            if e.type not in ERASURE_TYPES and e.customer.partition_key not in self._keys
         }
         if missing:
             self._fetch(missing, refuse_erased=False)  # seal() refuses each one
@@ -62,9 +62,8 @@ class Sealer:
     def seal(self, event: Envelope, value: bytes) -> tuple[bytes, bytes]:
         """(Kafka key, wire bytes) of `event`, whose verified encoding is `value`."""
         ref = event.customer
-        if event.type in UNSEALED_TYPES:
-            return ref.partition_key.encode(), value
-        self._refuse_if_erased(event)
+        if event.type not in ERASURE_TYPES:  # which names, by design, an erased customer
+            self._refuse_if_erased(event)
         subject = ref.partition_key
         kafka_key = ref.customer_id or "t:" + self.token(subject)
         wire = orjson.loads(value)

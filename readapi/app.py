@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol
 
 import sqlalchemy as sa
 from fastapi import Depends, FastAPI, Query, Request
@@ -91,6 +91,19 @@ Analyst = Annotated[ApiKeyRecord, Depends(_role(Role.ANALYST))]
 Admin = Annotated[ApiKeyRecord, Depends(_role(Role.ADMIN))]
 
 
+class SubjectRights(Protocol):
+    """What an admin may do for a data subject (built by infra.bootstrap.read_api_app)."""
+
+    def erase(self, customer: str, reason: str) -> dict[str, Any]: ...
+
+    def export(self, conn: sa.Connection, customer: str) -> dict[str, Any]: ...
+
+
+class ErasureRequest(BaseModel):
+    customer: str
+    reason: str
+
+
 class NewApiKey(BaseModel):
     name: str
     role: str
@@ -104,6 +117,7 @@ def create_app(
     *,
     keys: ApiKeys,
     pseudonym: masking.Pseudonym,
+    subject_rights: SubjectRights | None = None,
 ) -> FastAPI:
     """The read API over `engine`'s active version. `keys` checks every request's key;
     `pseudonym` (a stable keyed hash of an identifier) masks identifiers for analysts."""
@@ -310,6 +324,23 @@ def create_app(
         """Revoke a key: it is refused (401) from now on."""
         keys.revoke(name)
         return next(k.to_json() for k in keys.list() if k.name == name)
+
+    if subject_rights is not None:
+        rights = subject_rights
+
+        @app.post("/v1/admin/erasures", tags=["admin"])
+        def erase(admin: Admin, request: ErasureRequest) -> dict[str, Any]:
+            """Erase a customer (any identifier): their data keys destroyed, identifiers
+            suppressed, rows removed from every projection version, privacy.erased
+            recorded in the log. Erasing again finishes an interrupted erasure."""
+            if not request.reason.strip():
+                raise InvalidQuery("reason", "say why (the request's reference)")
+            return rights.erase(request.customer, request.reason)
+
+        @app.get("/v1/admin/subjects/{customer_id}", tags=["admin"])
+        def export_subject(admin: Admin, conn: Conn, customer_id: str) -> dict[str, Any]:
+            """Everything Rapport holds about a person (a subject access request)."""
+            return rights.export(conn, customer_id)
 
     return app
 

@@ -58,13 +58,13 @@ def split_personal(wire: dict[str, Any]) -> Secret:
     secret: Secret = {}
     customer = wire.get("customer")
     if isinstance(customer, dict):
-        taken = {f: customer.pop(f) for f in PERSONAL_REF_FIELDS if f in customer}
+        taken = {f: customer.pop(f) for f in PERSONAL_REF_FIELDS if customer.get(f)}
         if taken:
             secret["customer"] = taken
     payload = wire.get("payload")
     if isinstance(payload, dict):
         fields = personal_fields(str(wire.get("type")), _version(wire))
-        taken = {f: payload.pop(f) for f in sorted(fields) if f in payload}
+        taken = {f: payload.pop(f) for f in sorted(fields) if payload.get(f) not in (None, {}, [])}
         if taken:
             secret["payload"] = taken
     return secret

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import astuple, fields
 from datetime import UTC
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import orjson
 import psycopg2
@@ -80,9 +80,18 @@ _ACTIVE_VERSION_READS = 5
 
 T = TypeVar("T")
 
-PrivacyGate = Callable[[sa.Connection, Sequence[Envelope]], set[Any]]
-"""Inside a batch's transaction: the ids of the events whose customer was erased
-(`privacy.gate.SuppressionGate`); they fold nothing and are counted once."""
+
+class PrivacyGate(Protocol):
+    """Inside a batch's transaction (`privacy.gate.SuppressionGate`)."""
+
+    def suppressed(self, conn: sa.Connection, events: Sequence[Envelope]) -> set[Any]:
+        """The ids of the events whose customer was erased: they fold nothing and are
+        counted once."""
+        ...
+
+    def confirmed_erasures(self, conn: sa.Connection, event_ids: Sequence[Any]) -> set[Any]:
+        """Which privacy.erased event ids `rapport erase` recorded (others are forged)."""
+        ...
 
 
 def make_engine(url: str, **kwargs: Any) -> sa.Engine:
@@ -219,8 +228,8 @@ class PostgresStore:
                 raise PositionGap(gaps)
             events = [r.event for r in fresh if r.event is not None]
             erased = [r.erased for r in fresh if r.erased is not None]
-            events, erasures = self._without_erased(conn, t, events, erased)
             try:
+                events, erasures = self._without_erased(conn, t, events, erased)
                 new_events, new_entries = _insert_timeline(conn, t, events)
                 recorded = Recorded()
                 known = self._known.setdefault(t.schema, Known())
@@ -258,21 +267,35 @@ class PostgresStore:
         customers whose `privacy.erased` the batch holds, to scrub after it is folded."""
         if not events:
             return events, []
-        suppressed = self.privacy_gate(conn, events) if self.privacy_gate else set()
-        erasures = [e.customer.partition_key for e in events if e.type == ERASURE_TYPE]
+        gate = self.privacy_gate
+        suppressed = gate.suppressed(conn, events) if gate else set()
+        erasures = [e for e in events if e.type == ERASURE_TYPE]
+        confirmed = gate.confirmed_erasures(conn, [e.event_id for e in erasures]) if gate else None
+        for e in erasures:
+            if confirmed is not None and e.event_id not in confirmed:
+                raise RecordRefused(
+                    e.event_id,
+                    "privacy",
+                    ValueError(
+                        f"privacy.erased {e.event_id} matches no erasure in the key store: "
+                        "only `rapport erase` records one (it scrubs a customer's rows)"
+                    ),
+                )
         kept = []
         for event in events:
             if event.event_id in suppressed or event.type == ERASURE_TYPE:
                 erased.append(ErasedRecord.of(event))
             else:
                 kept.append(event)
-        e = t.erased_events
+        ee = t.erased_events
         gone = set(
             conn.execute(
-                sa.select(e.c.event_id).where(e.c.event_id.in_({x.event_id for x in kept}))
+                sa.select(ee.c.event_id).where(ee.c.event_id.in_({x.event_id for x in kept}))
             ).scalars()
         )
-        return [x for x in kept if x.event_id not in gone], erasures
+        return [x for x in kept if x.event_id not in gone], [
+            e.customer.partition_key for e in erasures
+        ]
 
     def positions(self, keys: set[tuple[str, int]]) -> dict[tuple[str, int], int]:
         """Stored next offsets (no lock): lets the worker skip redelivered records early."""

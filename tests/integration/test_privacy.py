@@ -27,9 +27,11 @@ from schemas.errors import SubjectErased
 from schemas.payloads.call_center import CallCenterCall
 from schemas.payloads.commerce import Purchased
 from schemas.payloads.email import EmailSent
+from schemas.payloads.privacy import CustomerErased
 from schemas.payloads.profile import ProfileUpdated
 from schemas.payloads.social import SocialCommented
 from schemas.payloads.web import PageViewed
+from streams.redrive import read_parked
 from tests.integration.projection_snapshot import positions_total
 from tests.support import rapport, running_collector, running_worker, wait_for
 
@@ -125,6 +127,16 @@ def _channel_counts(engine: sa.Engine, schema: str) -> dict[tuple[str, str, str]
         return {(str(r.day), r.channel, r.type): r.events for r in rows}
 
 
+def _timeline_rows(engine: sa.Engine, customer_id: str) -> int:
+    with engine.connect() as conn:
+        return int(
+            conn.execute(
+                sa.text("SELECT count(*) FROM rapport.timeline WHERE customer_id = :c"),
+                {"c": customer_id},
+            ).scalar_one()
+        )
+
+
 def _ranked(engine: sa.Engine) -> bool:
     with engine.connect() as conn:
         ranked_at = conn.execute(sa.text("SELECT ranked_at FROM core_v1.population")).scalar()
@@ -193,11 +205,7 @@ def test_erasure_survives_a_full_replay_and_suppresses_the_customer(
         assert counts_after == counts_before  # her events still count; nothing twice
         again = rapport(settings, "export-subject", "cust-anna")
         assert again.returncode != 0 and "cust-anna" in again.stdout + again.stderr
-        with engine.connect() as conn:  # Ben is untouched
-            bens = conn.execute(
-                sa.text("SELECT count(*) FROM rapport.timeline WHERE customer_id = 'cust-ben'")
-            ).scalar_one()
-        assert bens == 2
+        assert _timeline_rows(engine, "cust-ben") == 2  # Ben is untouched
 
         # Suppression: the SDK and the collector refuse her identifiers, by any of them.
         late = _event(
@@ -236,7 +244,27 @@ def test_erasure_survives_a_full_replay_and_suppresses_the_customer(
                 )
             )
         wait_for(lambda: positions_total(engine, "core_v1") >= total + 2, what="clear event")
+        # (the forged erasure below is the +3rd record)
         assert _holding(engine, ("Anna Erasmus called again", *ANNA_SECRETS)) == {}
+        # Only `rapport erase` records an erasure: a forged one is parked, Ben untouched.
+        forged = Envelope.new(
+            CustomerErased(reason="spoof", identifiers=0),
+            customer=CustomerRef(customer_id="cust-ben"),
+            occurred_at=AT,
+            source=Source(system="rapport-privacy", channel="privacy"),
+        )
+        with Publisher(settings.bootstrap, settings.topic) as clear:
+            clear.publish_and_wait(forged)
+        parked = wait_for(
+            lambda: [
+                r
+                for r in read_parked(settings.bootstrap, settings.dlq_topic)
+                if r.event_id == str(forged.event_id)
+            ],
+            what="the forged erasure parked",
+        )
+        assert "matches no erasure" in parked[0].error
+        assert _timeline_rows(engine, "cust-ben") == 2
         # The others' base-relative scores are ranked again without her.
         wait_for(lambda: _ranked(engine), what="the population ranked again", timeout=60)
 

@@ -135,3 +135,11 @@ def test_one_event_paths_have_no_index() -> None:
     problems: list[Problem] = []
     parse_events(wire(source={"system": "shopify", "channel": "web"}), problems, KEYS)
     assert [p.path for p in problems] == ["source.system"]
+
+
+def test_a_source_cannot_post_an_erasure() -> None:
+    from collector.provenance import RAPPORT_ONLY_RULE
+
+    claim = Provenance(source="webshop", received_at=datetime(2026, 1, 1, tzinfo=UTC))
+    _, problems = claim.claim({"type": "privacy.erased", "source": {"channel": "privacy"}}, "[0].")
+    assert [(p.path, p.rule) for p in problems] == [("[0].type", RAPPORT_ONLY_RULE)]
