@@ -21,6 +21,7 @@ from bench.stats import latency_ms
 from bench.worker_run import BenchError, ProjectedCount, WorkerProcess, live_lag_summary
 from infra.settings import Settings
 from producers import EncodedEvent, Publisher, PublisherConfig
+from producers.publisher import EventSealer
 from projections.postgres import queries, views
 from projections.postgres.contact_policy import contact_decision
 from projections.postgres.population import score_population
@@ -55,10 +56,14 @@ def bare_send(bootstrap: str, topic: str, encoded: Sequence[EncodedEvent]) -> fl
     return (len(encoded) - 1) / seconds
 
 
-def sdk_publish(bootstrap: str, topic: str, events: Sequence[Envelope]) -> float:
+def sdk_publish(
+    bootstrap: str, topic: str, events: Sequence[Envelope], sealer: EventSealer | None = None
+) -> float:
     """B: Publisher.publish of every Envelope (verified encoding, received_at stamp,
-    keying, failure tracking, backpressure), then flush; warmed up like A."""
-    publisher = Publisher.from_config(PublisherConfig(bootstrap, topic))
+    keying, failure tracking, backpressure), then flush; warmed up like A. With `sealer`
+    (B sealed), personal fields are sealed too, each key fetched or created the first time
+    its customer is published, as an application publishing one event at a time would."""
+    publisher = Publisher.from_config(PublisherConfig(bootstrap, topic, sealer=sealer))
     try:
         publisher.publish_and_wait(events[0], timeout=30)
         began = time.perf_counter()
@@ -69,6 +74,18 @@ def sdk_publish(bootstrap: str, topic: str, events: Sequence[Envelope]) -> float
     finally:
         publisher.close()
     return (len(events) - 1) / seconds
+
+
+def sealed_records(
+    sealer: EventSealer, events: Sequence[Envelope], encoded: Sequence[EncodedEvent]
+) -> list[EncodedEvent]:
+    """The workload as a sealing producer sends it (E sealed reads these)."""
+    for start in range(0, len(events), 5000):
+        sealer.prepare(events[start : start + 5000])
+    return [
+        EncodedEvent(e.event_id, *sealer.seal(e, item.value))
+        for e, item in zip(events, encoded, strict=True)
+    ]
 
 
 # -- C: consuming -------------------------------------------------------------------------

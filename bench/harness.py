@@ -53,6 +53,7 @@ from bench.worker_run import (
     watch_drain,
 )
 from bench.workload import HEAVY_CUSTOMER, build_workload, fresh_events
+from infra.bootstrap import sealer as bootstrap_sealer
 from infra.kafka import KAFKA_VERSION
 from infra.scratch import Scratch
 from infra.settings import Settings
@@ -192,6 +193,33 @@ class Harness(Steps):
                 self.note(f"run {n + 1}: {rates[-1]:,.0f} events/s")
                 scratch.drop_topic(topic)
         figures["B"] = {**spread(rates), "unit": "events/s"}
+
+        rates = []
+        with self.step("B sealed: SDK publish sealing personal fields (run 1 creates the keys)"):
+            url = scratch.database("bs")
+            sealer = bootstrap_sealer(scratch.settings(scratch.topic("bs"), url, "bs"))
+            for n in range(o.repeats):
+                topic = scratch.topic(f"bs{n + 1}")
+                rates.append(fig.sdk_publish(bootstrap, topic, workload.events, sealer))
+                self.note(f"run {n + 1}: {rates[-1]:,.0f} events/s")
+                scratch.drop_topic(topic)
+            scratch.drop_database(url)
+        figures["B_sealed"] = {**spread(rates), "unit": "events/s", "runs": rates}
+
+        sealed: list[Settings] = []  # E sealed's topics and databases, drained after each E
+        with self.step("E sealed: the workload sealed as producers send it, into fresh topics"):
+            for n in range(o.repeats):
+                settings = scratch.settings(
+                    scratch.topic(f"es{n + 1}"), scratch.database(f"es{n + 1}"), f"es{n + 1}"
+                )
+                encoded = fig.sealed_records(
+                    bootstrap_sealer(settings), workload.events, workload.encoded
+                )
+                fig.bare_send(bootstrap, settings.topic, encoded)
+                boxes = sum(b'"sealed":{"key":' in item.value for item in encoded)
+                self.note(f"es{n + 1}: {boxes:,} of {records:,} events carry a sealed box")
+                del encoded
+                sealed.append(settings)
         workload.release()
         gc.unfreeze()
         gc.collect()
@@ -225,9 +253,13 @@ class Harness(Steps):
         }
 
         drains: list[Drain] = []
+        sealed_drains: list[Drain] = []
         live: Settings | None = None
         timeout_s = 300 + records / 500
-        with self.step("E: live ingest by `rapport worker` from a pre-filled topic"):
+        with self.step(
+            "E: live ingest by `rapport worker` from a pre-filled topic, "
+            "alternating with E sealed (the same events, personal fields sealed)"
+        ):
             for n in range(o.repeats):
                 url = scratch.database(f"e{n + 1}")
                 settings = scratch.settings(workload_topic, url, f"e{n + 1}")
@@ -236,6 +268,9 @@ class Harness(Steps):
                     live = settings  # kept for D, H and F
                 else:
                     scratch.drop_database(url)
+                es = sealed[n]
+                sealed_drains.append(self.drain(es, records, timeout_s, f"es{n + 1}"))
+                scratch.drop_database(es.db_url)
         assert live is not None
         figures["E"] = {
             **spread([d.rate for d in drains]),
@@ -247,6 +282,12 @@ class Harness(Steps):
             "lag_per_run": [drain_lag_summary(d.lag, records) for d in drains],
         }
         figures["I"] = {**spread([float(d.peak_rss) for d in drains]), "unit": "bytes"}
+        figures["E_sealed"] = {
+            **spread([d.rate for d in sealed_drains]),
+            "unit": "events/s",
+            "runs": [d.rate for d in sealed_drains],
+            "plain_runs": [d.rate for d in drains],
+        }
 
         rates = []
         with self.step("D: COPY of the rows E wrote into fresh tables of the same shape"):

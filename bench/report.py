@@ -30,12 +30,17 @@ INGEST_FLOOR = 25_000.0
 def ratios(figures: dict[str, Any]) -> dict[str, float]:
     median = {k: figures[k]["median"] for k in "ABCDEG"}
     floor = min(median["C"], median["D"])
-    return {
+    found = {
         "B/A": median["B"] / median["A"],
         "E/min(C,D)": median["E"] / floor,
         "G/min(C,D)": median["G"] / floor,
         "G/E": median["G"] / median["E"],
     }
+    # The cost of sealing personal fields (docs/privacy.md), measured in the same run.
+    for sealed, plain in (("B_sealed", "B"), ("E_sealed", "E")):
+        if sealed in figures:
+            found[f"{sealed}/{plain}"] = figures[sealed]["median"] / median[plain]
+    return found
 
 
 def targets(figures: dict[str, Any]) -> list[dict[str, Any]]:
@@ -156,6 +161,20 @@ def table(results: dict[str, Any]) -> Table:
             f"B/A = {r['B/A']:.2f}",
             *_verdicts(checks, "B", events),
         ),
+        *(
+            [
+                (
+                    "B",
+                    "… sealing personal fields (keys made\n on first use in run 1)",
+                    _rate(f["B_sealed"]),
+                    f"B sealed/B = {r['B_sealed/B']:.2f}",
+                    "",
+                    "",
+                )
+            ]
+            if "B_sealed" in f
+            else []
+        ),
         ("C", "drain-only consume from offset 0", _rate(f["C"]), "reference", "", ""),
         ("D", "COPY of the projected rows (write floor)", _rate(f["D"]), "reference", "", ""),
         (
@@ -167,6 +186,20 @@ def table(results: dict[str, Any]) -> Table:
             f"(start-up {f['E']['startup_s']['median']:.1f} s, not counted)",
             f"E/min(C,D) = {r['E/min(C,D)']:.2f}",
             *_verdicts(checks, "E", events),
+        ),
+        *(
+            [
+                (
+                    "E",
+                    "… the same events with personal fields\nsealed (runs alternate with E)",
+                    _rate(f["E_sealed"]),
+                    f"E sealed/E = {r['E_sealed/E']:.2f}",
+                    "",
+                    "",
+                )
+            ]
+            if "E_sealed" in f
+            else []
         ),
         (
             "F",

@@ -223,15 +223,20 @@ def read_api_app(settings: Settings) -> FastAPI:
         contact_rules(settings),
         keys=CachedApiKeys(store, ttl_s=settings.api_key_cache_s),
         pseudonym=pseudonymizer(settings),
-        subject_rights=_SubjectRights(settings),
+        subject_rights=subject_rights(settings),
     )
 
 
-class _SubjectRights:
+def subject_rights(settings: Settings) -> SubjectRights:
+    return SubjectRights(settings)
+
+
+class SubjectRights:
     """Erasure and subject access for the read API's admins."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self._keys: PostgresKeyStore | None = None
 
     def erase(self, customer: str, reason: str) -> dict[str, Any]:
         return erase(self.settings, customer, reason).to_json()
@@ -240,9 +245,10 @@ class _SubjectRights:
         from privacy.subject import export_subject
 
         s = self.settings
+        self._keys = self._keys or key_store(s)
         return export_subject(
             conn,
-            key_store(s),
+            self._keys,
             master_secrets(s).pepper,
             customer,
             rules=identity_rules(s),

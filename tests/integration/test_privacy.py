@@ -33,7 +33,13 @@ from schemas.payloads.social import SocialCommented
 from schemas.payloads.web import PageViewed
 from streams.redrive import read_parked
 from tests.integration.projection_snapshot import positions_total
-from tests.support import rapport, running_collector, running_worker, wait_for
+from tests.support import (
+    rapport,
+    running_collector,
+    running_worker,
+    serving_api,
+    wait_for,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -275,3 +281,39 @@ def test_erasure_survives_a_full_replay_and_suppresses_the_customer(
     assert _channel_counts(engine, "core_v2") == _channel_counts(engine, "core_v1")
     verified = rapport(settings, "replay", "--verify", "--jobs", "1", timeout=300)
     assert verified.returncode == 0, verified.stdout + verified.stderr
+
+
+def test_admins_export_and_erase_over_http_and_nobody_else_may(
+    rapport_settings: Settings,
+) -> None:
+    settings = rapport_settings
+    story = _story()
+    with bootstrap.publisher(settings) as publisher:
+        publisher.publish_all(story)
+    engine = bootstrap.engine(settings)
+    with running_worker(settings):
+        wait_for(lambda: positions_total(engine, "core_v1") >= len(story), what="drained")
+        with serving_api(engine, subject_rights=bootstrap.subject_rights(settings)) as api:
+            for client in (api.agent, api.analyst):
+                assert client.get("/v1/admin/subjects/cust-anna").status_code == 403
+                denied = client.post(
+                    "/v1/admin/erasures", json={"customer": "cust-anna", "reason": "x"}
+                )
+                assert denied.status_code == 403
+            subject = api.admin.get("/v1/admin/subjects/anna.erasmus@example.com")
+            assert subject.status_code == 200, subject.text
+            assert "Anna Erasmus" in subject.text and len(subject.json()["timeline"]) == 6
+            no_reason = api.admin.post(
+                "/v1/admin/erasures", json={"customer": "cust-anna", "reason": " "}
+            )
+            assert no_reason.status_code == 400
+            erased = api.admin.post(
+                "/v1/admin/erasures", json={"customer": "cust-anna", "reason": "DSR-7"}
+            )
+            assert erased.status_code == 200, erased.text
+            assert erased.json()["timeline_rows_removed"] == {"core_v1": 6}
+            assert api.agent.get("/v1/customers/cust-anna/profile").status_code == 404
+            assert api.admin.get("/v1/admin/subjects/cust-anna").status_code == 404
+            assert api.agent.get("/v1/customers/cust-ben/profile").status_code == 200
+        wait_for(lambda: positions_total(engine, "core_v1") >= len(story) + 1, what="erasure")
+    assert _holding(engine, ANNA_SECRETS) == {}
