@@ -127,10 +127,15 @@ def running_collector(settings: Settings, **extra_env: str) -> Iterator[str]:
             process.wait()
 
 
-def consume(settings: Settings, count: int, *, timeout: float = 30) -> list[tuple[bytes, dict]]:
-    """The first `count` records of the touchpoint topic as (key, decoded JSON)."""
+def consume(
+    settings: Settings, count: int, *, timeout: float = 30, opened: bool = True
+) -> list[tuple[bytes, dict]]:
+    """The first `count` records of the touchpoint topic as (key, decoded JSON), their
+    sealed personal fields opened as the worker opens them (`opened=False`: as stored)."""
     import orjson
     from kafka import KafkaConsumer
+
+    from infra.bootstrap import unsealers
 
     consumer = KafkaConsumer(
         settings.topic,
@@ -141,9 +146,17 @@ def consume(settings: Settings, count: int, *, timeout: float = 30) -> list[tupl
     )
     records: list[tuple[bytes, dict]] = []
     try:
+        unsealer = unsealers(settings)() if opened else None
+
+        def value_of(raw: bytes) -> dict:
+            if unsealer is None:
+                return orjson.loads(raw)
+            (value,) = unsealer.open_all([raw])
+            assert isinstance(value, bytes), value
+            return orjson.loads(value)
 
         def enough() -> bool:
-            records.extend((m.key, orjson.loads(m.value)) for m in consumer)
+            records.extend((m.key, value_of(m.value)) for m in consumer)
             return len(records) >= count
 
         wait_for(enough, timeout=timeout, interval=0, what=f"{count} records in {settings.topic}")

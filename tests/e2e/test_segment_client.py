@@ -31,6 +31,8 @@ def test_segment_analytics_python_track_and_identify(rapport_settings: Settings)
     assert errors == []
 
     records = consume(rapport_settings, 4)
+    stored = consume(rapport_settings, 4, opened=False)
+    assert not [v for _, v in stored if "ann@example.com" in str(v)]  # sealed on the wire
     by_type = {value["type"]: (k, value) for k, value in records}
     assert set(by_type) == {
         "profile.updated",
