@@ -7,6 +7,7 @@ import hmac
 import os
 import secrets
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +17,7 @@ from infra import services
 from infra.settings import Settings
 from privacy.erasure import ErasureReport, erase_customer
 from privacy.gate import SuppressionGate
+from privacy.keystore import SCHEMA as KEYS_SCHEMA
 from privacy.keystore import PostgresKeyStore
 from privacy.sealing import Sealer
 from privacy.secrets import MasterSecrets
@@ -25,7 +27,7 @@ from producers.errors import PublishError
 from projections.contact_policy import ContactRules
 from projections.engagement import EngagementParameters
 from projections.identity import IdentityRules
-from projections.postgres import roles
+from projections.postgres import roles, views
 from projections.postgres.store import make_engine
 from projections.postgres.versions import PostgresVersions
 from projections.scores import ScoreParameters
@@ -158,6 +160,21 @@ def worker_app(settings: Settings, config: WorkerConfig) -> faust.App:
         versions.prepare(pinned)
     with versions.engine.begin() as conn:  # the analysts' masked views' pseudonyms
         roles.set_pseudonym_key(conn, pseudonym_secret(settings))
+        # Tables are created and upgraded above, as the owner; batches, the scorer and the
+        # key reads run as the writer role when the server has it (least privilege).
+        version = pinned or views.active_schema(conn)
+        as_writer = settings.worker_as_writer_role and version is not None
+        if as_writer and version is not None:
+            as_writer = roles.writer_role_for_worker(conn, version, KEYS_SCHEMA)
+        writer = roles.WRITER_ROLE if as_writer else None
+    if writer:
+        versions.engine.dispose()
+        versions = PostgresVersions(
+            make_engine(settings.db_url, pool_size=2, role=writer),
+            identity_rules(settings),
+            contact_rules(settings),
+            privacy_gate(settings),
+        )
     scorer = None
     if settings.scores_every_s > 0:
         scorer = ScorerProcess(
@@ -168,6 +185,7 @@ def worker_app(settings: Settings, config: WorkerConfig) -> faust.App:
                 params=score_parameters(settings),
                 as_of_day=settings.scores_as_of,
                 contact_rules=contact_rules(settings),
+                role=writer,
             )
         )
     return build_app(
@@ -176,7 +194,7 @@ def worker_app(settings: Settings, config: WorkerConfig) -> faust.App:
         DeadLetterWriter(settings.bootstrap, settings.dlq_topic),
         KafkaLog(settings.bootstrap),
         scorer,
-        unsealers(settings)(),
+        replace(unsealers(settings), role=writer)(),
     )
 
 

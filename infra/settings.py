@@ -161,6 +161,11 @@ class Settings(BaseSettings):
         description="Comma-separated purposes that need an opt-in before any contact.",
     )
 
+    worker_as_writer_role: bool = Field(
+        default=True,
+        description="The worker's batches, scorer and key reads act as `rapport_writer` "
+        "(SET ROLE) when the server has it and the connecting user may become it.",
+    )
     # Privacy (docs/privacy.md): the master secret data keys are wrapped with and identifier
     # tokens are keyed by. Lose it and every sealed field in the log is unreadable.
     master_key: str | None = Field(

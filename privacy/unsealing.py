@@ -114,9 +114,11 @@ class UnsealerFactory:
 
     url: str
     wrapping_key: bytes = field(repr=False)
+    role: str | None = None  # the database role to read keys as (the worker's)
 
     def __call__(self) -> Unsealer:
         from privacy.keystore import PostgresKeyStore
         from projections.postgres.store import make_engine
 
-        return Unsealer(PostgresKeyStore(make_engine(self.url, pool_size=1), self.wrapping_key))
+        engine = make_engine(self.url, pool_size=1, role=self.role)
+        return Unsealer(PostgresKeyStore(engine, self.wrapping_key))

@@ -38,6 +38,7 @@ class ScorerConfig:
     params: ScoreParameters = DEFAULT_PARAMETERS
     as_of_day: date | None = None  # None: today
     contact_rules: ContactRules = DEFAULT_CONTACT_RULES
+    role: str | None = None  # the database role it writes as (the worker's)
 
 
 def run_scorer(config: ScorerConfig, parent_pid: int, stop: Event) -> None:
@@ -46,7 +47,7 @@ def run_scorer(config: ScorerConfig, parent_pid: int, stop: Event) -> None:
     from projections.postgres.store import make_engine
 
     logging.basicConfig(level=logging.WARNING, format="[%(asctime)s] [%(process)d] %(message)s")
-    engine = make_engine(config.database_url, pool_size=1)
+    engine = make_engine(config.database_url, pool_size=1, role=config.role)
     scorer = PopulationScorer(
         engine,
         config.schema,

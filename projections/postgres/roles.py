@@ -252,3 +252,28 @@ def create_masked_views(conn: sa.Connection, version_schema: str) -> None:
             f"GRANT UPDATE ON {ANALYST_SCHEMA}.projection_versions TO {WRITER_ROLE}",
         ):
             conn.execute(sa.text(statement))
+
+
+def writer_role_for_worker(conn: sa.Connection, version_schema: str, keys_schema: str) -> bool:
+    """Grant the writer role what the worker's batches need in `version_schema` and, read
+    only, the key store's tables (to open sealed fields and check suppression); True when
+    this session may become it (SET ROLE), so the worker should."""
+    if WRITER_ROLE not in ensure_roles(conn):
+        return False
+    may_become = conn.execute(
+        sa.text("SELECT pg_has_role(current_user, :w, 'MEMBER')"), {"w": WRITER_ROLE}
+    ).scalar_one()
+    if not may_become:
+        return False
+    for statement in (
+        f'GRANT USAGE ON SCHEMA "{version_schema}" TO {WRITER_ROLE}',
+        "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA "
+        f'"{version_schema}" TO {WRITER_ROLE}',
+        f"GRANT USAGE ON SCHEMA {ANALYST_SCHEMA} TO {WRITER_ROLE}",
+        f"GRANT SELECT ON ALL TABLES IN SCHEMA {ANALYST_SCHEMA} TO {WRITER_ROLE}",
+        f"GRANT UPDATE ON {ANALYST_SCHEMA}.projection_versions TO {WRITER_ROLE}",
+        f"GRANT USAGE ON SCHEMA {keys_schema} TO {WRITER_ROLE}",
+        f"GRANT SELECT ON ALL TABLES IN SCHEMA {keys_schema} TO {WRITER_ROLE}",
+    ):
+        conn.execute(sa.text(statement))
+    return True

@@ -94,10 +94,21 @@ class PrivacyGate(Protocol):
         ...
 
 
-def make_engine(url: str, **kwargs: Any) -> sa.Engine:
-    return sa.create_engine(
+def make_engine(url: str, *, role: str | None = None, **kwargs: Any) -> sa.Engine:
+    """An engine on `url`; with `role`, every connection acts as that role (SET ROLE, on
+    connecting: after a server restart too), e.g. the worker as `rapport_writer`."""
+    engine = sa.create_engine(
         url, json_serializer=lambda obj: orjson.dumps(obj).decode(), pool_pre_ping=True, **kwargs
     )
+    if role is not None:
+
+        def act_as_role(dbapi_connection: Any, _: Any) -> None:
+            with dbapi_connection.cursor() as cursor:
+                cursor.execute(f'SET ROLE "{role}"')
+            dbapi_connection.commit()  # a SET in a transaction rolled back would be undone
+
+        sa.event.listen(engine, "connect", act_as_role)
+    return engine
 
 
 def create_schema(

@@ -248,3 +248,38 @@ def test_trust_authentication_only_on_loopback(projected: sa.Engine) -> None:
         prefix = bin(int(ipaddress.ip_address(rule.netmask))).count("1")
         network = ipaddress.ip_network(f"{rule.address}/{prefix}", strict=False)
         assert network.is_loopback, json.dumps(rule._asdict(), default=str)
+
+
+def test_the_worker_acts_as_the_writer_role(
+    projected: sa.Engine, rapport_settings: Settings
+) -> None:
+    """What `rapport worker` connects as (infra.bootstrap.worker_app): the writer role, which
+    writes the projection and reads the data keys it opens sealed fields with, and can
+    neither change the key store nor read API keys."""
+    from infra.bootstrap import key_store
+    from privacy.keystore import SCHEMA as KEYS_SCHEMA
+    from projections.postgres.roles import WRITER_ROLE, writer_role_for_worker
+    from projections.postgres.store import make_engine as engine_as
+
+    key_store(rapport_settings, projected)
+    with projected.begin() as conn:
+        assert writer_role_for_worker(conn, "core_v1", KEYS_SCHEMA)
+    writer = engine_as(rapport_settings.db_url, role=WRITER_ROLE)
+    try:
+        with writer.begin() as conn:
+            assert conn.execute(sa.text("SELECT current_user")).scalar_one() == WRITER_ROLE
+            conn.execute(sa.text("SELECT count(*) FROM core_v1.timeline"))
+            conn.execute(sa.text("SELECT count(*) FROM rapport_keys.data_keys"))
+            conn.execute(sa.text("SELECT count(*) FROM rapport_keys.suppressed"))
+        for forbidden in (
+            "DELETE FROM rapport_keys.data_keys",
+            "INSERT INTO rapport_keys.suppressed (token, erasure_id) "
+            "VALUES ('x', gen_random_uuid())",
+            "SELECT * FROM rapport_access.api_keys",
+            "CREATE TABLE core_v1.intruder (x int)",
+        ):
+            with pytest.raises(sa.exc.ProgrammingError) as refused, writer.begin() as conn:
+                conn.execute(sa.text(forbidden))
+            assert getattr(refused.value.orig, "pgcode", None) == INSUFFICIENT_PRIVILEGE, forbidden
+    finally:
+        writer.dispose()
