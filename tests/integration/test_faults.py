@@ -25,14 +25,12 @@ import sqlalchemy as sa
 from kafka import KafkaProducer
 from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient, NewTopic
 
+from infra import bootstrap
 from infra.settings import Settings
-from producers import Publisher
 from producers.simulator import simulate
 from projections.postgres import views
 from projections.postgres.store import create_schema, make_engine
-from projections.postgres.versions import PostgresVersions
 from schemas import Envelope, encode_event
-from streams.rebuild import Rebuilder
 from tests.conftest import ServiceControl
 from tests.integration.accounting import assert_accounted, wait_drained
 from tests.integration.projection_snapshot import positions_total, projected_count
@@ -49,7 +47,8 @@ def _simulated(count: int, customers: int, seed: int) -> list[Envelope]:
 
 
 def _publish(settings: Settings, events: list[Envelope]) -> set[uuid.UUID]:
-    with Publisher(settings.bootstrap, settings.topic) as publisher:
+    """As producers publish: personal fields sealed (the worker opens them, faults or not)."""
+    with bootstrap.publisher(settings) as publisher:
         publisher.publish_all(events)
     return {e.event_id for e in events}
 
@@ -326,9 +325,7 @@ def test_a_batch_waiting_on_a_swap_lands_in_the_new_version(rapport_settings: Se
     first = _publish(s, events[:300])
     with running_worker(s, "--batch-size", "50"):
         wait_drained(s)
-        Rebuilder(
-            PostgresVersions(engine), s.bootstrap, s.topic, dlq_topic=s.dlq_topic, jobs=1
-        ).build(2)
+        bootstrap.rebuilder(s, jobs=1).build(2)
         with engine.begin() as swap:  # a swap that holds the version lock…
             assert views.active_schema(swap, lock="update") == "core_v1"
             views.activate(swap, "core_v2")
