@@ -133,6 +133,15 @@ class PostgresKeyStore:
         self.suppressed_table, self.erasures = t["suppressed"], t["erasures"]
 
     def create_schema(self) -> None:
+        """Create the tables when missing; no DDL once they exist (a producer starting while
+        the database refuses writes still reads keys)."""
+        with self.engine.connect() as conn:
+            present = conn.execute(
+                sa.text("SELECT count(*) FROM information_schema.tables WHERE table_schema = :s"),
+                {"s": SCHEMA},
+            ).scalar_one()
+        if present >= len(self.metadata.tables):
+            return
         with self.engine.begin() as conn:
             conn.execute(sa.text(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}"))
             self.metadata.create_all(conn)
