@@ -152,26 +152,36 @@ class PostgresKeyStore:
         wanted = sorted(set(subjects))
         if not wanted:
             return {}, {}
+        # Asked only for subjects a producer has not seen yet, mostly new ones: offer each a
+        # key and keep those that were new, in one statement, then read the others. The
+        # lock, shared with erasure and taken before that statement's snapshot, keeps a key
+        # from being made for a subject an erasure is suppressing.
+        candidates = [DataKey.new(uuid.uuid4()) for _ in wanted]
         with self.engine.begin() as conn:
-            found = self._keys_of(conn, wanted)
-            missing = [s for s in wanted if s not in found]
-            if not missing:
-                return found, {}
-            # Shared with erasure: a key is never created for a subject being erased.
             conn.execute(sa.select(sa.func.pg_advisory_xact_lock_shared(ERASURE_LOCK)))
-            erased = self._suppressed(conn, missing)
-            if new := [s for s in missing if s not in erased]:
-                rows = []
-                for subject in new:
-                    key = DataKey.new(uuid.uuid4())
-                    wrapped = wrap(self._wrapping_key, key)
-                    rows.append({"subject": subject, "key_id": key.key_id, "wrapped": wrapped})
+            made = set(
                 conn.execute(
-                    insert(self.data_keys)
-                    .values(rows)
-                    .on_conflict_do_nothing(index_elements=["subject"])
-                )
-                found.update(self._keys_of(conn, new))
+                    sa.text(
+                        f"""INSERT INTO {SCHEMA}.data_keys (subject, key_id, wrapped)
+                        SELECT c.subject, c.key_id, c.wrapped
+                          FROM unnest(CAST(:subjects AS text[]), CAST(:ids AS uuid[]),
+                                      CAST(:wrapped AS bytea[])) AS c(subject, key_id, wrapped)
+                         WHERE NOT EXISTS (SELECT 1 FROM {SCHEMA}.suppressed s
+                                            WHERE s.token = c.subject)
+                        ON CONFLICT (subject) DO NOTHING
+                        RETURNING subject"""
+                    ),
+                    {
+                        "subjects": wanted,
+                        "ids": [str(k.key_id) for k in candidates],
+                        "wrapped": [wrap(self._wrapping_key, k) for k in candidates],
+                    },
+                ).scalars()
+            )
+            found = {s: k for s, k in zip(wanted, candidates, strict=True) if s in made}
+            if rest := [s for s in wanted if s not in found]:
+                found.update(self._keys_of(conn, rest))
+            erased = self._suppressed(conn, [s for s in rest if s not in found])
             return found, erased
 
     def _keys_of(self, conn: sa.Connection, subjects: list[str]) -> dict[str, DataKey]:

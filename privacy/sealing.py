@@ -66,6 +66,8 @@ class Sealer:
             self._refuse_if_erased(event)
         subject = ref.partition_key
         kafka_key = ref.customer_id or "t:" + self.token(subject)
+        if not _carries_personal(event):  # most events: nothing to parse, nothing to seal
+            return kafka_key.encode(), value
         wire = orjson.loads(value)
         secret = split_personal(wire)
         if not secret:
@@ -106,3 +108,15 @@ class Sealer:
                 suppression.erasure_id,
             )
         return found
+
+
+def _carries_personal(event: Envelope) -> bool:
+    """Whether `split_personal` would take anything from the event's wire form."""
+    ref = event.customer
+    if ref.email or ref.phone or ref.external_ids or ref.social_handles:
+        return True
+    payload = event.payload
+    return any(getattr(payload, f, None) not in _EMPTY for f in type(payload).personal_fields)
+
+
+_EMPTY: tuple[object, ...] = (None, {}, (), [])

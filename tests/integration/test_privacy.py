@@ -317,3 +317,22 @@ def test_admins_export_and_erase_over_http_and_nobody_else_may(
             assert api.agent.get("/v1/customers/cust-ben/profile").status_code == 200
         wait_for(lambda: positions_total(engine, "core_v1") >= len(story) + 1, what="erasure")
     assert _holding(engine, ANNA_SECRETS) == {}
+
+
+def test_the_key_store_keeps_one_key_per_subject_and_none_for_an_erased_one(
+    rapport_settings: Settings,
+) -> None:
+    keys = bootstrap.key_store(rapport_settings)
+    first, erased = keys.keys_for_subjects(["s-anna", "s-ben"])
+    assert set(first) == {"s-anna", "s-ben"} and not erased
+    again, _ = keys.keys_for_subjects(["s-anna", "s-carl"])  # another producer, later
+    assert again["s-anna"] == first["s-anna"] and set(again) == {"s-anna", "s-carl"}
+    erasure = keys.erase("cust-anna", "DSR-9", ["t-anna-email", "s-anna"], ["s-anna"])
+    assert erasure.keys_destroyed == 1 and erasure.identifiers == 2
+    found, refused = keys.keys_for_subjects(["s-anna", "s-ben"])
+    assert set(found) == {"s-ben"} and set(refused) == {"s-anna"}
+    assert refused["s-anna"].erasure_id == erasure.erasure_id
+    by_id, destroyed = keys.keys_by_id([first["s-anna"].key_id, first["s-ben"].key_id])
+    assert destroyed == {first["s-anna"].key_id} and set(by_id) == {first["s-ben"].key_id}
+    assert keys.erase("cust-anna", "DSR-9", ["t-anna-phone"], []).erasure_id == erasure.erasure_id
+    keys.engine.dispose()
