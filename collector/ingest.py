@@ -48,9 +48,7 @@ class Ingestor:
         return len(deliveries)
 
     def _encode_all(self, events: Sequence[Envelope]) -> list[EncodedEvent]:
-        sealer = self.publisher.config.sealer
-        if sealer is not None:
-            sealer.prepare(events)
+        self.publisher.prepare(list(events))  # their customers' new data keys, at once
         encoded, problems = [], []
         for i, event in enumerate(events):
             try:

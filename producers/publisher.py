@@ -273,9 +273,14 @@ class Publisher:
         self.flush()
         return count
 
+    def prepare(self, events: list[Envelope]) -> None:
+        """Before publishing `events` one by one: make their customers' new data keys in
+        one round trip (when sealing), rather than one per customer."""
+        if self.config.sealer is not None and events:
+            self.config.sealer.prepare(events)
+
     def _publish_chunk(self, chunk: list[Envelope]) -> int:
-        if self.config.sealer is not None and chunk:
-            self.config.sealer.prepare(chunk)  # one round trip for the chunk's new keys
+        self.prepare(chunk)
         for event in chunk:
             self.publish(event)
         return len(chunk)

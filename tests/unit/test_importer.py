@@ -10,6 +10,7 @@ import pytest
 from producers.errors import DeliveryFailed
 from producers.importer import ColumnMapping, ImportOptions, run_import
 from schemas import Envelope
+from schemas.errors import SubjectErased
 
 CSV = """order_id,customer,ordered_at,total,note
 o-1,c-1,2025-03-01T10:00:00Z,12.50,"two
@@ -111,3 +112,34 @@ def test_changed_file_is_imported_from_the_start(tmp_path: Path) -> None:
     sink = FakeSink()
     report = run_import(ImportOptions(file, mapping=MAPPING), sink)
     assert report.resumed_at_line == 0 and len(sink.stored) == 2
+
+
+class ErasingSink(FakeSink):
+    """A sink that seals: it prepares keys per batch and refuses an erased customer."""
+
+    def __init__(self, erased: str) -> None:
+        super().__init__()
+        self.erased = erased
+        self.prepared: list[int] = []
+
+    def prepare(self, events: list[Envelope]) -> None:
+        self.prepared.append(len(events))
+
+    def publish(self, event: Envelope) -> None:
+        if event.customer.customer_id == self.erased:
+            raise SubjectErased("customer: this event's customer was erased")
+        super().publish(event)
+
+
+def test_an_erased_customers_rows_are_rejected_without_their_content(tmp_path: Path) -> None:
+    file = tmp_path / "orders.csv"
+    file.write_text(CSV)
+    sink = ErasingSink("c-3")
+    report = run_import(ImportOptions(file, mapping=MAPPING), sink)
+    assert (report.published, report.rejected) == (1, 3) and report.reasons["erased"] == 1
+    assert sink.prepared == [2]  # both valid rows' keys in one round trip
+    lines = [
+        orjson.loads(x) for x in (tmp_path / "orders.csv.rejects.jsonl").read_bytes().splitlines()
+    ]
+    erased = [x for x in lines if "erased" in x["reason"]]
+    assert erased == [{"line": 6, "reason": "customer: this event's customer was erased"}]
