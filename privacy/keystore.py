@@ -152,12 +152,17 @@ class PostgresKeyStore:
         wanted = sorted(set(subjects))
         if not wanted:
             return {}, {}
-        # Asked only for subjects a producer has not seen yet, mostly new ones: offer each a
-        # key and keep those that were new, in one statement, then read the others. The
-        # lock, shared with erasure and taken before that statement's snapshot, keeps a key
-        # from being made for a subject an erasure is suppressing.
-        candidates = [DataKey.new(uuid.uuid4()) for _ in wanted]
+        # Read the keys that exist (no write: a store that only answers reads still serves
+        # known customers); offer each missing subject a key and keep those that were new,
+        # in one statement; read the few another producer made meanwhile. The lock, shared
+        # with erasure and taken before that statement's snapshot, keeps a key from being
+        # made for a subject an erasure is suppressing.
         with self.engine.begin() as conn:
+            existing = self._keys_of(conn, wanted)
+            wanted = [s for s in wanted if s not in existing]
+            if not wanted:
+                return existing, {}
+            candidates = [DataKey.new(uuid.uuid4()) for _ in wanted]
             conn.execute(sa.select(sa.func.pg_advisory_xact_lock_shared(ERASURE_LOCK)))
             made = set(
                 conn.execute(
@@ -182,7 +187,7 @@ class PostgresKeyStore:
             if rest := [s for s in wanted if s not in found]:
                 found.update(self._keys_of(conn, rest))
             erased = self._suppressed(conn, [s for s in rest if s not in found])
-            return found, erased
+            return {**existing, **found}, erased
 
     def _keys_of(self, conn: sa.Connection, subjects: list[str]) -> dict[str, DataKey]:
         k = self.data_keys
