@@ -242,16 +242,21 @@ def create_masked_views(conn: sa.Connection, version_schema: str) -> None:
             sa.text(f"GRANT SELECT ON ALL TABLES IN SCHEMA {MASKED_SCHEMA} TO {ANALYST_ROLE}")
         )
     if WRITER_ROLE in roles:
-        for statement in (
-            f'GRANT USAGE ON SCHEMA "{version_schema}" TO {WRITER_ROLE}',
-            "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA "
-            f'"{version_schema}" TO {WRITER_ROLE}',
-            f"GRANT USAGE ON SCHEMA {ANALYST_SCHEMA} TO {WRITER_ROLE}",
-            f"GRANT SELECT ON ALL TABLES IN SCHEMA {ANALYST_SCHEMA} TO {WRITER_ROLE}",
-            # A batch holds its version's registry row FOR SHARE against a swap.
-            f"GRANT UPDATE ON {ANALYST_SCHEMA}.projection_versions TO {WRITER_ROLE}",
-        ):
+        for statement in _writer_grants(version_schema):
             conn.execute(sa.text(statement))
+
+
+def _writer_grants(version_schema: str) -> list[str]:
+    """What the worker's batches need to write `version_schema`."""
+    return [
+        f'GRANT USAGE ON SCHEMA "{version_schema}" TO {WRITER_ROLE}',
+        "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA "
+        f'"{version_schema}" TO {WRITER_ROLE}',
+        f"GRANT USAGE ON SCHEMA {ANALYST_SCHEMA} TO {WRITER_ROLE}",
+        f"GRANT SELECT ON ALL TABLES IN SCHEMA {ANALYST_SCHEMA} TO {WRITER_ROLE}",
+        # A batch holds its version's registry row FOR SHARE against a swap.
+        f"GRANT UPDATE ON {ANALYST_SCHEMA}.projection_versions TO {WRITER_ROLE}",
+    ]
 
 
 def writer_role_for_worker(conn: sa.Connection, version_schema: str, keys_schema: str) -> bool:
@@ -266,12 +271,7 @@ def writer_role_for_worker(conn: sa.Connection, version_schema: str, keys_schema
     if not may_become:
         return False
     for statement in (
-        f'GRANT USAGE ON SCHEMA "{version_schema}" TO {WRITER_ROLE}',
-        "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA "
-        f'"{version_schema}" TO {WRITER_ROLE}',
-        f"GRANT USAGE ON SCHEMA {ANALYST_SCHEMA} TO {WRITER_ROLE}",
-        f"GRANT SELECT ON ALL TABLES IN SCHEMA {ANALYST_SCHEMA} TO {WRITER_ROLE}",
-        f"GRANT UPDATE ON {ANALYST_SCHEMA}.projection_versions TO {WRITER_ROLE}",
+        *_writer_grants(version_schema),
         f"GRANT USAGE ON SCHEMA {keys_schema} TO {WRITER_ROLE}",
         f"GRANT SELECT ON ALL TABLES IN SCHEMA {keys_schema} TO {WRITER_ROLE}",
     ):
