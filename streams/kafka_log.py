@@ -43,7 +43,7 @@ class KafkaLog:
             self._consumer = consumer(
                 self.bootstrap,
                 request_timeout_ms=int(self.timeout_s * 1000) + 1000,
-                api_version_auto_timeout_ms=int(self.timeout_s * 1000),
+                bootstrap_timeout_ms=int(self.timeout_s * 1000),
             )
         return self._consumer
 
