@@ -1,11 +1,17 @@
 """The faust worker: consume touchpoints in batches, project each batch in one transaction.
 
+faust runs the worker: the consumer group and its rebalances, the fetcher, timers, the web
+server, start-up and shutdown. Records are taken from its consumer a fetch at a time
+(`BatchConsumer`), not one message at a time through an agent's stream: per message, that
+machinery (a task per message, the conductor, an Event, an ack) cost several times what
+decoding the record does, on the one GIL the batches need.
+
 Commit order, per batch: `BatchPipeline.run` stores or parks every record (waiting out a
 database or dead-letter topic that does not answer, never skipping); only when it returns
-are the records acked, after which faust commits their offsets. Kafka's committed offsets
-are only a hint: on every partition assignment the consumer seeks to the positions stored
-in PostgreSQL with the rows, so a crash, a restored database or a commit made on shutdown
-never skips or repeats a record.
+are the batch's offsets committed to Kafka. Those are only a hint: on every partition
+assignment the consumer seeks to the positions stored in PostgreSQL with the rows, and
+every batch's transaction checks them again, so a crash, a restored database, a rebalance
+or a batch fetched before one never skips or repeats a record.
 
 Exit codes (for a supervisor, which should restart the worker on any of them):
   EXIT_STALLED   the watchdog saw lag not drain for `stall_timeout_s` while Kafka and
@@ -28,11 +34,12 @@ from typing import Any, NoReturn, cast
 
 import faust
 from faust.transport.drivers.aiokafka import Consumer as AIOKafkaConsumer
-from faust.types import StreamT
+from faust.types import TP
 
 from projections.errors import PositionGap
 from projections.store import ProjectionStore
 from streams.deadletter import DeadLetterWriter
+from streams.fetched import Fetched
 from streams.health import Health
 from streams.kafka_log import KafkaLog
 from streams.pipeline import BatchPipeline, LogRecord, PipelineStopped, Unsealer
@@ -44,6 +51,10 @@ log = logging.getLogger("rapport.worker")
 EXIT_STALLED = 3
 EXIT_BEHIND = 4
 WATCHDOG_EVERY_S = 5.0
+# Batches' worth of records held ready while a batch is stored: the next ones are fetched
+# meanwhile, and a slow database holds at most about this many in memory.
+FETCHES_AHEAD = 4
+COMMIT_EVERY_S = 1.0
 # How long an assignment waits for PostgreSQL to say where to start before it starts from
 # Kafka's committed offsets (the first batch then checks them against PostgreSQL).
 POSITIONS_ON_ASSIGNMENT_TIMEOUT_S = 30.0
@@ -59,7 +70,6 @@ class WorkerConfig:
     consumer_group: str
     data_dir: Path
     batch_size: int = 1000
-    batch_seconds: float = 0.2
     # A crashed worker's partitions move to the others after this long without a heartbeat.
     session_timeout_s: float = 10.0
     # Exit (EXIT_STALLED) when lag has not drained for this long; see the module docstring.
@@ -90,12 +100,7 @@ def build_app(
         topic_disable_leader=True,
         producer_acks=-1,
         consumer_auto_offset_reset="earliest",
-        broker_commit_every=config.batch_size,
-        broker_commit_interval=1.0,
         broker_session_timeout=config.session_timeout_s,
-        # Room for a few batches in flight: with faust's default (4096) a batch larger than
-        # the buffer stalls the stream until the store has written the previous one.
-        stream_buffer_maxsize=max(4096, 4 * config.batch_size),
         broker_heartbeat_interval=config.session_timeout_s / 4,
     )
     topic = app.topic(
@@ -107,23 +112,28 @@ def build_app(
     )
     health = Health()
     pipeline = BatchPipeline(store, dead_letters, kafka_log.log_starts, health, unsealer=unsealer)
+    fetched = Fetched(limit=FETCHES_AHEAD * config.batch_size)
     # faust's types leave these untyped or too narrow: the casts stop at this boundary.
-    cast(Any, app.transport).Consumer = _seeking_stored_positions(config.topic, store.positions)
+    cast(Any, app.transport).Consumer = _batch_consumer(config.topic, store.positions, fetched)
+    # Subscribed without an agent: the consumer hands whole fetches to `_project` below.
+    cast(Any, app.topics).add(topic)
 
     async def _log_assignment(app: faust.App, assigned: set[Any], **_: Any) -> None:
         names = sorted(f"{tp.topic}/{tp.partition}" for tp in assigned if tp.topic == config.topic)
         log.info("assigned partitions: %s", ",".join(names) or "(none)")
 
-    cast(Any, app.on_partitions_assigned).connect(_log_assignment)
+    async def _forget_revoked(app: faust.App, revoked: set[Any], **_: Any) -> None:
+        await fetched.drop({(tp.topic, tp.partition) for tp in revoked})
 
-    @app.agent(topic, name="project-touchpoints")
-    async def project(stream: StreamT[Any]) -> None:
+    cast(Any, app.on_partitions_assigned).connect(_log_assignment)
+    cast(Any, app.on_partitions_revoked).connect(_forget_revoked)
+
+    @app.task  # type: ignore[untyped-decorator]
+    async def _project() -> None:
+        committed_at = 0.0
         try:
-            batches = cast(faust.Stream[Any], stream).take_events(
-                config.batch_size, within=config.batch_seconds
-            )
-            async for events in batches:
-                records = [LogRecord.of(event.message) for event in events]
+            while True:
+                records = await fetched.take(config.batch_size)
                 try:
                     outcome = await asyncio.to_thread(pipeline.run, records)
                 except PositionGap as gap:
@@ -138,8 +148,12 @@ def build_app(
                     outcome.redelivered,
                     outcome.parked,
                 )
+                fetched.done(records)
+                if time.monotonic() - committed_at >= COMMIT_EVERY_S:
+                    committed_at = time.monotonic()
+                    await _commit_hint(app, fetched.next_offsets())
         except PipelineStopped:
-            pass  # shutting down while waiting: nothing was stored, nothing is acked as done
+            pass  # shutting down while waiting: nothing was stored, nothing is committed
         finally:
             pipeline.stop.set()  # a batch still waiting in its thread gives up at once
 
@@ -199,17 +213,39 @@ def build_app(
     return app
 
 
-def _seeking_stored_positions(
-    topic: str, stored_positions: Callable[[set[PartitionKey]], Mapping[PartitionKey, int]]
+def _batch_consumer(
+    topic: str,
+    stored_positions: Callable[[set[PartitionKey]], Mapping[PartitionKey, int]],
+    fetched: Fetched,
 ) -> type[AIOKafkaConsumer]:
-    """faust's consumer, seeking on every assignment to the positions PostgreSQL stores.
+    """faust's consumer, handing whole fetches of `topic` to `fetched` and seeking on every
+    assignment to the positions PostgreSQL stores.
 
     faust calls `seek_to_committed` once partitions are assigned, before it resumes the
     flow of records, and keeps what it returns as the committed offsets of its own
     bookkeeping; so answering with the stored positions makes them the start, everywhere.
     """
 
-    class SeekingStoredPositions(AIOKafkaConsumer):
+    class BatchConsumer(AIOKafkaConsumer):
+        async def _drain_messages(self, fetcher: Any) -> None:
+            """faust's fetch loop, without its per-message dispatch: a fetch's records of
+            the active partitions go to `fetched` as one list (waiting while it is full)."""
+            service, fetcher_service = cast(Any, self), cast(Any, fetcher)
+            while not (service._stopped.is_set() or fetcher_service._stopped.is_set()):
+                began_at = fetched.epoch
+                records, active = await self._wait_next_records(1.0)
+                if not records or self.should_stop:
+                    continue
+                buffered = self._buffered_partitions
+                batch = [
+                    LogRecord.of(record)
+                    for tp, items in records.items()
+                    if tp.topic == topic and (active is None or tp in active or tp in buffered)
+                    for record in items
+                ]
+                if batch:
+                    await fetched.put(batch, began_at)
+
         async def seek_to_committed(self) -> Mapping[Any, int]:
             committed = dict(await super().seek_to_committed())
             mine = {tp for tp in self.assignment() if tp.topic == topic}
@@ -229,6 +265,7 @@ def _seeking_stored_positions(
                 )
                 return committed
             offsets = {tp: stored.get((tp.topic, tp.partition), 0) for tp in mine}
+            await fetched.drop(keys)  # fetched before this seek: the seek decides where to go on
             await self.seek_wait(offsets)
             log.info(
                 "starting from the stored positions: %s",
@@ -236,7 +273,19 @@ def _seeking_stored_positions(
             )
             return {**committed, **offsets}
 
-    return SeekingStoredPositions
+    return BatchConsumer
+
+
+async def _commit_hint(app: faust.App, offsets: Mapping[PartitionKey, int]) -> None:
+    """Commit the stored offsets to Kafka too, for the tools that read a group's lag there
+    (this worker reads its positions from PostgreSQL). A refused commit, during a
+    rebalance, is only a stale hint."""
+    if not offsets:
+        return
+    try:
+        await cast(Any, app.consumer)._commit({TP(t, p): o for (t, p), o in offsets.items()})
+    except Exception as exc:  # the next batch's commit carries the same offsets on
+        log.debug("offset commit refused: %r", exc)
 
 
 def _read_until_answered(
