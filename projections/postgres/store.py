@@ -245,13 +245,16 @@ class PostgresStore:
                 recorded = Recorded()
                 known = self._known.setdefault(t.schema, Known())
                 if new_events:
+                    # The rows of the batch's own partitions first; what several workers
+                    # share last, so their locks are held only until the commit just after:
+                    # the identity graph (its resolution lock) and the channel counters.
+                    _fold_profiles(conn, t, new_events)
+                    _insert_purchases(conn, t, new_events)
+                    _fold_score_state(conn, t, new_entries)
                     rules = self.identity_rules
                     evidence = _each_event(new_events, lambda e: evidence_of(e, rules))
                     recorded = fold_identity(conn, t, evidence, rules, known)
-                    _fold_profiles(conn, t, new_events)
-                    _insert_purchases(conn, t, new_events)
                     _count_channels(conn, t, new_events)
-                    _fold_score_state(conn, t, new_entries)
             except RecordRefused as refused:
                 refused.position = _first_carrier(fresh, refused.event_id)
                 raise
