@@ -102,16 +102,24 @@ class Steps:
     def note(self, text: str) -> None:
         self.console.print(f"  {text}", highlight=False)
 
-    def drain(self, settings: Settings, records: int, timeout_s: float, label: str) -> Drain:
+    def drain(
+        self, settings: Settings, records: int, timeout_s: float, label: str, processes: int = 1
+    ) -> Drain:
         projected = ProjectedCount(settings.db_url, settings.topic)
         try:
-            with WorkerProcess(settings, self.logs / f"worker-{label}.log") as worker:
+            log = self.logs / f"worker-{label}.log"
+            with WorkerProcess(settings, log, processes=processes) as worker:
                 drain = watch_drain(worker, projected, records, timeout_s=timeout_s)
         finally:
             projected.close()
         self.note(
             f"{label}: {drain.rate:,.0f} events/s over {drain.drain_s:.1f} s "
             f"(start-up {drain.startup_s:.1f} s), peak RSS {drain.peak_rss / 2**20:,.0f} MiB"
+            + (
+                f" ({drain.peak_process_rss / 2**20:,.0f} MiB the largest process)"
+                if processes > 1
+                else ""
+            )
         )
         return drain
 

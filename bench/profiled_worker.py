@@ -133,7 +133,7 @@ def main() -> None:
     from infra.cli import app
 
     try:
-        app(["worker", *sys.argv[2:]], prog_name="rapport")
+        app(["worker", "--processes", "1", *sys.argv[2:]], prog_name="rapport")
     finally:
         session = profilers.session()
         if session is not None:

@@ -31,10 +31,14 @@ class BenchError(RapportError):
 class WorkerProcess(worker_process.WorkerProcess):
     """`rapport worker` (or, with `profile`, bench.profiled_worker), with its memory."""
 
-    def __init__(self, settings: Settings, log: Path, profile: Path | None = None) -> None:
+    def __init__(
+        self, settings: Settings, log: Path, profile: Path | None = None, processes: int = 1
+    ) -> None:
         super().__init__(
             settings,
             log,
+            "--processes",
+            str(processes),
             command=[sys.executable, "-m", "bench.profiled_worker", str(profile)]
             if profile
             else None,
@@ -44,14 +48,15 @@ class WorkerProcess(worker_process.WorkerProcess):
     def exited_error(self, code: int) -> Exception:
         return BenchError(str(super().exited_error(code)))
 
-    def rss(self) -> int:
-        """Resident memory of the worker and any children it started, in bytes."""
+    def rss(self) -> tuple[int, int]:
+        """Resident memory in bytes of the worker and every process it started (a group's
+        members, the scorer), and of the largest of those processes."""
         try:
             parent = psutil.Process(self.process.pid)
-            members = [parent, *parent.children(recursive=True)]
-            return sum(p.memory_info().rss for p in members)
+            each = [p.memory_info().rss for p in [parent, *parent.children(recursive=True)]]
+            return sum(each), max(each)
         except psutil.Error:
-            return 0
+            return 0, 0
 
 
 class ProjectedCount:
@@ -93,7 +98,8 @@ class Drain:
     startup_s: float = 0.0  # process start -> first batch committed
     first_batch: int = 0  # records already projected when first seen
     drain_s: float = 0.0  # first batch committed -> all projected
-    peak_rss: int = 0
+    peak_rss: int = 0  # every process of the worker together
+    peak_process_rss: int = 0  # the largest single process
     lag: list[tuple[float, int]] = field(default_factory=list)  # (s since start, unprojected)
 
     @property
@@ -125,7 +131,9 @@ def watch_drain(
     while True:
         done = projected()
         now = time.monotonic()
-        drain.peak_rss = max(drain.peak_rss, worker.rss())
+        total, largest = worker.rss()
+        drain.peak_rss = max(drain.peak_rss, total)
+        drain.peak_process_rss = max(drain.peak_process_rss, largest)
         drain.lag.append((now - worker.started, records - done))
         if done and first_seen is None:
             first_seen = now

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 
 from infra import services
 from infra.settings import Settings
+from infra.worker_group import member_data_dir
 from privacy.erasure import ErasureReport, erase_customer
 from privacy.gate import SuppressionGate
 from privacy.keystore import SCHEMA as KEYS_SCHEMA
@@ -131,13 +132,16 @@ def contact_rules(settings: Settings) -> ContactRules:
     return ContactRules(opt_in_purposes=frozenset(p for p in purposes if p))
 
 
-def worker_config(settings: Settings, *, batch_size: int = 1000) -> WorkerConfig:
+def worker_config(
+    settings: Settings, *, batch_size: int = 1000, member: int | None = None
+) -> WorkerConfig:
+    """The worker's settings; `member` is its place in a group (infra/worker_group.py)."""
     return WorkerConfig(
         bootstrap=settings.bootstrap,
         topic=settings.topic,
         dlq_topic=settings.dlq_topic,
         consumer_group=settings.consumer_group,
-        data_dir=settings.state_dir / "worker",
+        data_dir=member_data_dir(settings.state_dir, member),
         batch_size=batch_size,
         stall_timeout_s=settings.worker_stall_timeout_s,
         health_port=settings.worker_health_port,

@@ -99,14 +99,36 @@ def _safe_url(url: str) -> str:
 def worker(
     batch_size: Annotated[int, typer.Option(min=1, help="Most events per transaction.")] = 1000,
     loglevel: Annotated[str, typer.Option(help="crit, error, warn, info or debug")] = "warn",
+    processes: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Worker processes in the consumer group (default: RAPPORT_WORKER_PROCESSES, "
+            "else one per core).",
+        ),
+    ] = None,
+    member: Annotated[int | None, typer.Option(hidden=True, min=0)] = None,
 ) -> None:
-    """Run the stream worker: fold touchpoints from Kafka into PostgreSQL."""
+    """Run the stream worker: fold touchpoints from Kafka into PostgreSQL.
+
+    With N processes, N members share the topic's partitions through Kafka's consumer
+    group (docs/architecture.md); the command stops, and exits, as one."""
+    import os
+
     from infra import bootstrap
-    from streams.worker import run_worker
 
     settings = _settings()
     bootstrap.require_services(settings)
-    config = bootstrap.worker_config(settings, batch_size=batch_size)
+    count = processes or settings.worker_processes or os.cpu_count() or 1
+    if count > 1 and member is None:
+        from infra.worker_group import run_group
+
+        args = ["--batch-size", str(batch_size), "--loglevel", loglevel]
+        raise typer.Exit(run_group(settings, count, args))
+
+    from streams.worker import run_worker
+
+    config = bootstrap.worker_config(settings, batch_size=batch_size, member=member)
     run_worker(bootstrap.worker_app(settings, config), config, loglevel=loglevel)
 
 

@@ -70,7 +70,13 @@ class Settings(BaseSettings):
     )
     worker_health_port: int | None = Field(
         default=None,
-        description="Serve the worker's GET /healthz on 127.0.0.1 at this port; unset = none.",
+        description="Serve the worker's GET /healthz on 127.0.0.1 at this port; unset = none. "
+        "Member i of a worker group serves on this port + i.",
+    )
+    worker_processes: int | None = Field(
+        default=None,
+        ge=1,
+        description="Processes `rapport worker` runs in its consumer group; unset = one per core.",
     )
 
     # The HTTP read API (`rapport api`).
@@ -208,6 +214,11 @@ class Settings(BaseSettings):
             **(
                 {"RAPPORT_WORKER_HEALTH_PORT": str(self.worker_health_port)}
                 if self.worker_health_port is not None
+                else {}
+            ),
+            **(
+                {"RAPPORT_WORKER_PROCESSES": str(self.worker_processes)}
+                if self.worker_processes is not None
                 else {}
             ),
             **(

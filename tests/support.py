@@ -36,11 +36,12 @@ def rapport(
 
 @contextmanager
 def running_worker(
-    settings: Settings, *args: str, log: Path | None = None
+    settings: Settings, *args: str, log: Path | None = None, processes: int = 1
 ) -> Iterator[subprocess.Popen[bytes]]:
-    """The real `rapport worker`, stopped (SIGTERM) on exit unless the test killed it."""
+    """The real `rapport worker` (a group of `processes` members in one consumer group),
+    stopped (SIGTERM) on exit unless the test killed it."""
     log = log or settings.state_dir / f"worker-{time.monotonic_ns()}.log"
-    with WorkerProcess(settings, log, *args) as worker:
+    with WorkerProcess(settings, log, "--processes", str(processes), *args) as worker:
         yield worker.process
 
 

@@ -40,6 +40,9 @@ from tests.workload import mixed_events
 pytestmark = pytest.mark.integration
 
 RESUME_LIMIT_S = 30.0  # the issue's promise: resume by itself within 30 s of the service
+# The faults that matter most run against one worker process and against a group of two
+# sharing the partitions (`rapport worker --processes 2`).
+PROCESSES = pytest.mark.parametrize("processes", [1, 2], ids=["1 process", "2 processes"])
 
 
 def _simulated(count: int, customers: int, seed: int) -> list[Envelope]:
@@ -82,12 +85,13 @@ def _health(port: int) -> dict:
     return {"http": response.status_code, **response.json()}
 
 
+@PROCESSES
 def test_postgres_restarted_three_times_while_the_worker_drains(
-    rapport_settings: Settings, services: ServiceControl
+    rapport_settings: Settings, services: ServiceControl, processes: int
 ) -> None:
     published = _publish(rapport_settings, _simulated(50_000, customers=5_000, seed=11))
     resumed = []
-    with running_worker(rapport_settings, "--batch-size", "500") as worker:
+    with running_worker(rapport_settings, "--batch-size", "500", processes=processes) as worker:
         for target in (5_000, 15_000, 25_000):
             wait_for(lambda t=target: _progress(rapport_settings) >= t, timeout=120, what="load")
             services.restart_postgres(down_s=1.0)
@@ -101,11 +105,12 @@ def test_postgres_restarted_three_times_while_the_worker_drains(
     assert_accounted(rapport_settings, published)
 
 
+@PROCESSES
 def test_the_broker_restarted_while_the_worker_drains(
-    rapport_settings: Settings, services: ServiceControl
+    rapport_settings: Settings, services: ServiceControl, processes: int
 ) -> None:
     published = _publish(rapport_settings, _simulated(30_000, customers=3_000, seed=12))
-    with running_worker(rapport_settings, "--batch-size", "500") as worker:
+    with running_worker(rapport_settings, "--batch-size", "500", processes=processes) as worker:
         wait_for(lambda: _progress(rapport_settings) >= 5_000, timeout=120, what="some load")
         services.stop_kafka()
         at_stop = _progress(rapport_settings)
@@ -121,16 +126,20 @@ def test_the_broker_restarted_while_the_worker_drains(
 SIGKILLS = int(os.environ.get("RAPPORT_SOAK_KILLS", "8"))
 
 
-@pytest.mark.timeout(300 + 20 * SIGKILLS)
-def test_the_worker_sigkilled_at_random_points(rapport_settings: Settings) -> None:
-    """A short soak in `make test`; `make soak` runs it with 50+ kills."""
+@PROCESSES
+@pytest.mark.timeout(300 + 30 * SIGKILLS)
+def test_the_worker_sigkilled_at_random_points(rapport_settings: Settings, processes: int) -> None:
+    """A short soak in `make test`; `make soak` runs it with 50+ kills. A group's members
+    die with it (the kernel kills them), mid-batch or mid-rebalance."""
     events = _simulated(10_000 + 4_000 * SIGKILLS, customers=2_000, seed=13)
     published = _publish(rapport_settings, events)
     rng = random.Random(13)
     kills = 0
     while kills < SIGKILLS and _progress(rapport_settings) < len(events):
         batch_size = str(rng.choice([50, 200, 1000]))
-        with running_worker(rapport_settings, "--batch-size", batch_size) as worker:
+        with running_worker(
+            rapport_settings, "--batch-size", batch_size, processes=processes
+        ) as worker:
             before = max(0, _progress(rapport_settings))
             if rng.random() < 0.8:  # else: while it starts, joins the group, seeks
                 wait_for(lambda b=before: _progress(rapport_settings) > b, timeout=90, what="batch")
@@ -168,8 +177,9 @@ def _with(event: Envelope, **changes: object) -> bytes:
     return json.dumps(raw).encode()  # the standard library writes integers of any size
 
 
+@PROCESSES
 def test_poison_records_are_parked_and_their_batch_stored(
-    rapport_settings: Settings,
+    rapport_settings: Settings, processes: int
 ) -> None:
     s = rapport_settings
     good = mixed_events(customers=30, per_customer=20, seed=14)  # 600 events
@@ -215,7 +225,7 @@ def test_poison_records_are_parked_and_their_batch_stored(
         values.insert(37 * (n + 1), value)
     _raw(s, values)
 
-    with running_worker(s, "--batch-size", "300"):
+    with running_worker(s, "--batch-size", "300", processes=processes):
         wait_drained(s)
     published = {e.event_id for e in good} | {e.event_id for e in flood}
     poison_ids = {uuid.UUID(orjson.loads(v)["event_id"]) for v in poison.values()}
