@@ -44,7 +44,7 @@ def down(settings: Settings, only: Started | None = None) -> list[str]:
     stopped = []
     if settings.local_kafka and (only is None or only.kafka):
         # Without `only`: every local cluster, whatever its size (`up --brokers 3`, `down`).
-        clusters = [LocalKafka(settings)] if only else LocalKafka.on_disk(settings)
+        clusters = [LocalKafka(settings)] if only is not None else LocalKafka.on_disk(settings)
         stopped += [cluster.name for cluster in clusters if cluster.stop()]
     if (
         settings.local_postgres
