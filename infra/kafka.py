@@ -23,7 +23,7 @@ from importlib import resources
 from pathlib import Path
 
 from infra.errors import InfraError, ServiceUnreachable
-from infra.processes import read_pid, spawn, terminate, terminate_all, wait_until
+from infra.processes import read_pid, spawn, terminate_all, wait_until
 from infra.settings import Settings
 
 KAFKA_VERSION = "4.1.2"
@@ -326,7 +326,7 @@ class LocalKafka:
             alive=lambda: all(read_pid(node.pid_file) == pid for node, pid in pids.items()),
         )
         if not ready:
-            terminate_all([pid for pid in pids.values()], timeout=60)
+            terminate_all(pids.values(), timeout=60)
             for node in stopped:
                 node.pid_file.unlink(missing_ok=True)
             logs = ", ".join(str(node.home / "server.log") for node in stopped)
@@ -365,16 +365,6 @@ class LocalKafka:
         for node in running:
             node.pid_file.unlink(missing_ok=True)
         return bool(running)
-
-    def stop_node(self, node_id: int) -> bool:
-        """Stop one node (the others go on as a cluster); True when it was running."""
-        node = self.nodes[node_id - 1]
-        pid = read_pid(node.pid_file)
-        if pid is None:
-            return False
-        terminate(pid, timeout=60)
-        node.pid_file.unlink(missing_ok=True)
-        return True
 
 
 def port_in_use(port: int) -> bool:
