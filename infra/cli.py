@@ -43,22 +43,35 @@ def _settings() -> Settings:
 
 
 @infra_app.command("up")
-def infra_up() -> None:
-    """Start the local broker and database (those not configured as external)."""
+def infra_up(
+    brokers: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Run a local cluster of this many brokers (KRaft voters all); default: "
+            "RAPPORT_KAFKA_BROKERS (1). Export that too, so other commands know the cluster.",
+        ),
+    ] = None,
+) -> None:
+    """Start the local broker(s) and database (those not configured as external)."""
     from infra import services
+    from infra.kafka import LocalKafka
 
-    settings = _settings()
+    settings = Settings(kafka_brokers=brokers) if brokers else _settings()
     started = services.up(settings)
-    for name, began in (("postgres", started.postgres), ("kafka", started.kafka)):
+    for name, label, began in (
+        ("postgres", "postgres", started.postgres),
+        ("kafka", LocalKafka(settings).name, started.kafka),
+    ):
         if name in started.seconds:
             verb = f"started in {started.seconds[name]:.1f}s" if began else "already running"
-            out.print(f"{name}: {verb}")
+            out.print(f"{label}: {verb}")
     _print_status(settings)
 
 
 @infra_app.command("down")
 def infra_down() -> None:
-    """Stop the local broker and database."""
+    """Stop the local broker(s), whatever the cluster's size, and database."""
     from infra import services
 
     stopped = services.down(_settings())
@@ -67,7 +80,7 @@ def infra_down() -> None:
 
 @infra_app.command("status")
 def infra_status() -> None:
-    """Say what runs where."""
+    """Say what runs where: every local broker, the database."""
     _print_status(_settings())
 
 
@@ -76,9 +89,13 @@ def _print_status(settings: Settings) -> None:
     from infra.postgres import LocalPostgres
 
     if settings.local_kafka:
-        k = LocalKafka(settings).status()
-        state = f"running (pid {k.pid})" if k.running else "stopped"
-        out.print(f"kafka     {state:<22} {k.bootstrap}  data: {k.data_dir}")
+        clusters = LocalKafka.on_disk(settings)
+        # Those that run (`up --brokers 3` without RAPPORT_KAFKA_BROKERS), else the configured.
+        running = [cluster for cluster in clusters if cluster.running()]
+        for cluster in running or [LocalKafka(settings)]:
+            for k in cluster.status():
+                state = f"running (pid {k.pid})" if k.running else "stopped"
+                out.print(f"{k.name:<10}{state:<22} {k.bootstrap}  data: {k.data_dir}")
     else:
         out.print(f"kafka     external               {settings.bootstrap}")
     if settings.local_postgres:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import os
+import contextlib
 import signal
 import subprocess
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import psutil
@@ -53,15 +53,25 @@ def spawn(
 
 def terminate(pid: int, *, timeout: float = 30.0) -> None:
     """SIGTERM, wait up to `timeout` for a clean exit, then SIGKILL."""
-    try:
-        process = psutil.Process(pid)
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout)
-    except psutil.NoSuchProcess:
-        return
-    except psutil.TimeoutExpired:
-        os.kill(pid, signal.SIGKILL)
-        psutil.Process(pid).wait(10)
+    terminate_all([pid], timeout=timeout)
+
+
+def terminate_all(pids: Iterable[int], *, timeout: float = 30.0) -> None:
+    """`terminate` several processes at once: all signalled first, then waited for together
+    (a cluster's nodes each wait, while stopping, for the quorum the others make up)."""
+    processes = []
+    for pid in pids:
+        try:
+            process = psutil.Process(pid)
+            process.send_signal(signal.SIGTERM)
+        except psutil.NoSuchProcess:
+            continue
+        processes.append(process)
+    _, alive = psutil.wait_procs(processes, timeout=timeout)
+    for process in alive:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            process.kill()
+    psutil.wait_procs(alive, timeout=10)
 
 
 def wait_until(

@@ -8,8 +8,8 @@ import uuid
 from pathlib import Path
 
 import sqlalchemy as sa
-from kafka.admin import NewTopic
 
+from infra.services import new_topic
 from infra.settings import Settings
 from streams import kafka_clients
 
@@ -30,10 +30,10 @@ class Scratch:
 
     # -- Kafka ----------------------------------------------------------------------------
     def topic(self, label: str) -> str:
-        """A new, empty topic with the configured number of partitions (and its DLQ)."""
+        """A new, empty topic (and its DLQ), partitioned and replicated as configured."""
         name = f"{self.prefix}.{self.run_id}.{label}"
         self._admin.create_topics(
-            [NewTopic(n, self.base.topic_partitions, 1) for n in (name, self.dead_letters_of(name))]
+            [new_topic(self.base, n) for n in (name, self.dead_letters_of(name))]
         )
         self._topics.update((name, self.dead_letters_of(name)))
         return name

@@ -5,10 +5,14 @@ from __future__ import annotations
 import contextlib
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from infra.kafka import LocalKafka, require_broker
 from infra.postgres import LocalPostgres, require_database
 from infra.settings import Settings
+
+if TYPE_CHECKING:
+    from kafka.admin import NewTopic
 
 
 @dataclass
@@ -38,8 +42,10 @@ def up(settings: Settings) -> Started:
 def down(settings: Settings, only: Started | None = None) -> list[str]:
     """Stop the local services (or only those `only` says were started); names what stopped."""
     stopped = []
-    if settings.local_kafka and (only is None or only.kafka) and LocalKafka(settings).stop():
-        stopped.append("kafka")
+    if settings.local_kafka and (only is None or only.kafka):
+        # Without `only`: every local cluster, whatever its size (`up --brokers 3`, `down`).
+        clusters = [LocalKafka(settings)] if only is not None else LocalKafka.on_disk(settings)
+        stopped += [cluster.name for cluster in clusters if cluster.stop()]
     if (
         settings.local_postgres
         and (only is None or only.postgres)
@@ -55,9 +61,27 @@ def require(settings: Settings) -> None:
     require_broker(settings.bootstrap, local=settings.local_kafka)
 
 
+def new_topic(settings: Settings, name: str, configs: dict[str, str] | None = None) -> NewTopic:
+    """A topic as Rapport makes them: the configured partitions, each on min(3, brokers)
+    replicas; from three, a write (acks=all, as every producer here sends) waits for two, so
+    one broker may stop without refusing writes or losing an acknowledged event."""
+    from kafka.admin import NewTopic
+
+    replicated = (
+        {"min.insync.replicas": str(settings.min_insync_replicas)}
+        if settings.topic_replication > 1
+        else {}
+    )
+    return NewTopic(
+        name,
+        settings.topic_partitions,
+        settings.topic_replication,
+        topic_configs={**replicated, **(configs or {})},
+    )
+
+
 def ensure_topics(settings: Settings) -> None:
     """Create the touchpoint topic and its dead-letter topic with infinite retention."""
-    from kafka.admin import NewTopic
     from kafka.errors import TopicAlreadyExistsError
 
     from streams import kafka_clients
@@ -68,7 +92,7 @@ def ensure_topics(settings: Settings) -> None:
         existing = set(admin.list_topics())
         forever = {"retention.ms": "-1", "retention.bytes": "-1"}
         wanted = [
-            NewTopic(name, settings.topic_partitions, 1, topic_configs=forever)
+            new_topic(settings, name, forever)
             for name in (settings.topic, settings.dlq_topic)
             if name not in existing
         ]

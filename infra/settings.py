@@ -6,7 +6,7 @@ from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -37,7 +37,13 @@ class Settings(BaseSettings):
     )
     kafka_port: int = 19092
     kafka_controller_port: int = 19093
-    kafka_heap: str = "1g"
+    kafka_brokers: int = Field(
+        default=1,
+        ge=1,
+        description="Brokers in the cluster: `infra up` runs this many locally (each also a "
+        "KRaft controller), and topics Rapport creates get min(3, this) replicas.",
+    )
+    kafka_heap: str = Field(default="1g", description="Heap of each local broker's JVM.")
     postgres_port: int = 15432
     database_name: str = "rapport"
     topic: str = "rapport.touchpoints"
@@ -135,8 +141,43 @@ class Settings(BaseSettings):
         return self.database_url is None
 
     @property
+    def local_kafka_ports(self) -> list[tuple[int, int]]:
+        """(client port, controller port) of each local broker. Node k (from 0) takes
+        kafka_port + 2k and kafka_controller_port + 2k: the single broker's 19092/19093 go on
+        as 19094/19095 and 19096/19097, never reusing a port of another node."""
+        return [
+            (self.kafka_port + 2 * k, self.kafka_controller_port + 2 * k)
+            for k in range(self.kafka_brokers)
+        ]
+
+    @property
     def bootstrap(self) -> str:
-        return self.kafka_bootstrap or f"127.0.0.1:{self.kafka_port}"
+        return self.kafka_bootstrap or ",".join(
+            f"127.0.0.1:{port}" for port, _ in self.local_kafka_ports
+        )
+
+    @property
+    def topic_replication(self) -> int:
+        """Replicas of each partition Rapport creates: three when there are three brokers."""
+        return min(self.kafka_brokers, 3)
+
+    @property
+    def min_insync_replicas(self) -> int:
+        """Replicas an acks=all write needs: two of three, so one broker may stop without
+        refusing writes or losing an acknowledged one."""
+        return 2 if self.topic_replication >= 3 else 1
+
+    @model_validator(mode="after")
+    def _local_ports_distinct(self) -> Settings:
+        if self.local_kafka:
+            ports = [port for pair in self.local_kafka_ports for port in pair]
+            if len(set(ports)) != len(ports):
+                raise ValueError(
+                    f"{self.kafka_brokers} local brokers on kafka_port {self.kafka_port} and "
+                    f"kafka_controller_port {self.kafka_controller_port} would share ports "
+                    f"({ports}): node k uses both plus 2k; make their difference odd (19092/19093)"
+                )
+        return self
 
     @property
     def db_url(self) -> str:
@@ -200,6 +241,7 @@ class Settings(BaseSettings):
             "RAPPORT_TOPIC": self.topic,
             "RAPPORT_DLQ_TOPIC": self.dlq_topic,
             "RAPPORT_TOPIC_PARTITIONS": str(self.topic_partitions),
+            "RAPPORT_KAFKA_BROKERS": str(self.kafka_brokers),
             "RAPPORT_CONSUMER_GROUP": self.consumer_group,
             "RAPPORT_WORKER_STALL_TIMEOUT_S": str(self.worker_stall_timeout_s),
             "RAPPORT_SCORES_EVERY_S": str(self.scores_every_s),

@@ -58,12 +58,17 @@ class ServiceControl:
 _CONTROL: list[ServiceControl] = []
 
 
+def local_services(why: str = "fault tests need") -> ServiceControl:
+    """The session's own local services; skips the test where they are external."""
+    if not _CONTROL:
+        pytest.skip(f"{why} the local services the session starts (not external)")
+    return _CONTROL[0]
+
+
 @pytest.fixture
 def services() -> ServiceControl:
     """The session's services, to stop and start; skips where they are not ours to stop."""
-    if not _CONTROL:
-        pytest.skip("fault tests need the local services the session starts (not external)")
-    return _CONTROL[0]
+    return local_services()
 
 
 @pytest.fixture(scope="session")
