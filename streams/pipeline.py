@@ -36,7 +36,7 @@ from kafka.errors import KafkaError
 
 from projections.errors import PositionGap, RecordRefused, describe
 from projections.store import BatchResult, ErasedRecord, PositionedEvent, find_gaps
-from schemas import decode_event
+from schemas import Envelope, decode_event
 from schemas.errors import ContractError, RapportError
 from streams.deadletter import DeadLetterFailed
 from streams.faults import Fault, Kind, classify
@@ -111,6 +111,36 @@ class Unsealer(Protocol):
 LogStarts = Callable[[set[PartitionKey]], dict[PartitionKey, int]]
 
 
+@dataclass(frozen=True, slots=True)
+class Unreadable:
+    """A record that could not be opened (stage `unseal`) or decoded (stage `decode`)."""
+
+    stage: str
+    error: RapportError
+
+
+Decoded = Envelope | ErasedRecord | Unreadable
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A batch opened and decoded, in order, not yet stored (`BatchPipeline.prepare`)."""
+
+    records: Sequence[LogRecord]
+    decoded: Sequence[Decoded]
+
+
+def _decode(opened: bytes | ErasedRecord | RapportError) -> Decoded:
+    if isinstance(opened, ErasedRecord):
+        return opened
+    if isinstance(opened, RapportError):
+        return Unreadable("unseal", opened)
+    try:
+        return decode_event(opened)
+    except ContractError as exc:
+        return Unreadable("decode", exc)
+
+
 class PipelineStopped(RapportError):
     """The pipeline was asked to stop while it waited; the batch was not stored."""
 
@@ -147,7 +177,7 @@ class BatchOutcome:
 
 @dataclass
 class BatchPipeline:
-    store: BatchStore
+    batches: BatchStore
     dead_letters: DeadLetters
     log_starts: LogStarts
     health: Health = field(default_factory=Health)
@@ -161,7 +191,18 @@ class BatchPipeline:
 
     def run(self, records: Sequence[LogRecord]) -> BatchOutcome:
         """Store or park every record of `records`; see the module's docstring."""
+        return self.store(self.prepare(records))
+
+    def prepare(self, records: Sequence[LogRecord]) -> Prepared:
+        """Step 2 ahead of time: open and decode every record, with no effect on the store or
+        the dead-letter topic, so it can run while the batch before is being stored."""
+        opened = self._opened(records)
+        return Prepared(records, [_decode(value) for value in opened])
+
+    def store(self, prepared: Prepared) -> BatchOutcome:
+        """Store or park every record `prepare` made ready; see the module's docstring."""
         outcome = BatchOutcome()
+        records = prepared.records
         if not records:
             return outcome
         first: dict[PartitionKey, int] = {}
@@ -173,29 +214,29 @@ class BatchPipeline:
         # stored, and the dead-letter writer never parks a position twice.
         if all(self._stored_next.get(key) == offset for key, offset in first.items()):
             try:
-                return self._run(records, {key: self._stored_next[key] for key in first})
+                return self._run(prepared, {key: self._stored_next[key] for key in first})
             except PositionGap:
                 pass
-        return self._run(records, self._until_done(lambda: self.store.positions(set(first))))
+        return self._run(prepared, self._until_done(lambda: self.batches.positions(set(first))))
 
-    def _run(
-        self, records: Sequence[LogRecord], stored: Mapping[PartitionKey, int]
-    ) -> BatchOutcome:
+    def _run(self, prepared: Prepared, stored: Mapping[PartitionKey, int]) -> BatchOutcome:
         outcome = BatchOutcome()
+        records = prepared.records
         try:
-            fresh = [r for r in records if r.offset >= stored.get((r.topic, r.partition), 0)]
-            outcome.redelivered = len(records) - len(fresh)
-            log_starts = self._log_starts_for_gaps(fresh, stored)
-            opened = self._opened(fresh)
-            batch = [
-                self._decoded(r, value, outcome) for r, value in zip(fresh, opened, strict=True)
+            fresh = [
+                (r, decoded)
+                for r, decoded in zip(records, prepared.decoded, strict=True)
+                if r.offset >= stored.get((r.topic, r.partition), 0)
             ]
-            by_position = {(r.topic, r.partition, r.offset): r for r in fresh}
+            outcome.redelivered = len(records) - len(fresh)
+            log_starts = self._log_starts_for_gaps([r for r, _ in fresh], stored)
+            batch = [self._positioned(r, decoded, outcome) for r, decoded in fresh]
+            by_position = {(r.topic, r.partition, r.offset): r for r, _ in fresh}
             self._store(batch, by_position, log_starts, outcome)
         except BaseException:
             self._stored_next.clear()  # ask the database next time
             raise
-        for r in fresh:
+        for r, _ in fresh:
             key = (r.topic, r.partition)
             self._stored_next[key] = max(r.offset + 1, self._stored_next.get(key, 0))
         self.health.progressed(outcome.projected, outcome.parked)
@@ -224,26 +265,26 @@ class BatchPipeline:
         return starts
 
     # -- 2. open sealed fields, decode ---------------------------------------------------
-    def _opened(self, fresh: Sequence[LogRecord]) -> Sequence[bytes | ErasedRecord | RapportError]:
+    def _opened(
+        self, records: Sequence[LogRecord]
+    ) -> Sequence[bytes | ErasedRecord | RapportError]:
         unsealer = self.unsealer
         if unsealer is None:
-            return [r.value or b"" for r in fresh]
-        return self._until_done(lambda: unsealer.open_all([r.value for r in fresh]))
+            return [r.value or b"" for r in records]
+        return self._until_done(lambda: unsealer.open_all([r.value for r in records]))
 
-    def _decoded(
-        self, record: LogRecord, opened: bytes | ErasedRecord | RapportError, outcome: BatchOutcome
+    def _positioned(
+        self, record: LogRecord, decoded: Decoded, outcome: BatchOutcome
     ) -> PositionedEvent:
-        if isinstance(opened, ErasedRecord):
-            return PositionedEvent(record.topic, record.partition, record.offset, None, opened)
-        if isinstance(opened, RapportError):
-            self._park(record, opened, type(opened).__name__, "unseal", outcome)
+        """The record as the store takes it; one that could not be opened or decoded is
+        parked, naming the stage, and goes on without an event (its position is stored)."""
+        if isinstance(decoded, ErasedRecord):
+            return PositionedEvent(record.topic, record.partition, record.offset, None, decoded)
+        if isinstance(decoded, Unreadable):
+            error = decoded.error
+            self._park(record, error, type(error).__name__, decoded.stage, outcome)
             return PositionedEvent(record.topic, record.partition, record.offset, None)
-        try:
-            event = decode_event(opened)
-        except ContractError as exc:
-            self._park(record, exc, type(exc).__name__, "decode", outcome)
-            event = None
-        return PositionedEvent(record.topic, record.partition, record.offset, event)
+        return PositionedEvent(record.topic, record.partition, record.offset, decoded)
 
     # -- 3. store, isolating the records that cannot be stored ---------------------------
     def _store(
@@ -255,7 +296,7 @@ class BatchPipeline:
     ) -> None:
         while True:
             try:
-                outcome.add(self.store.apply_batch(batch, log_starts=log_starts))
+                outcome.add(self.batches.apply_batch(batch, log_starts=log_starts))
                 return
             except (PositionGap, PipelineStopped):
                 raise
@@ -365,5 +406,6 @@ __all__ = [
     "GaveUp",
     "LogRecord",
     "PipelineStopped",
+    "Prepared",
     "RetryPolicy",
 ]

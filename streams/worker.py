@@ -33,8 +33,9 @@ from pathlib import Path
 from typing import Any, NoReturn, cast
 
 import faust
+from aiokafka.structs import OffsetAndMetadata
+from aiokafka.structs import TopicPartition as KafkaTopicPartition
 from faust.transport.drivers.aiokafka import Consumer as AIOKafkaConsumer
-from faust.types import TP
 
 from projections.errors import PositionGap
 from projections.store import ProjectionStore
@@ -42,7 +43,7 @@ from streams.deadletter import DeadLetterWriter
 from streams.fetched import Fetched
 from streams.health import Health
 from streams.kafka_log import KafkaLog
-from streams.pipeline import BatchPipeline, LogRecord, PipelineStopped, Unsealer
+from streams.pipeline import BatchPipeline, LogRecord, PipelineStopped, Prepared, Unsealer
 from streams.population_process import ScorerProcess
 from streams.watchdog import Watchdog
 
@@ -122,36 +123,45 @@ def build_app(
         names = sorted(f"{tp.topic}/{tp.partition}" for tp in assigned if tp.topic == config.topic)
         log.info("assigned partitions: %s", ",".join(names) or "(none)")
 
-    async def _forget_revoked(app: faust.App, revoked: set[Any], **_: Any) -> None:
-        await fetched.drop({(tp.topic, tp.partition) for tp in revoked})
-
+    # Records fetched for a partition this worker has just lost stay in `fetched`: storing
+    # them is harmless (each batch's transaction checks the positions, so the new owner's
+    # copy or this one counts nothing twice), while dropping them without a seek after (a
+    # partition assigned back is not sought again) would leave a gap.
     cast(Any, app.on_partitions_assigned).connect(_log_assignment)
-    cast(Any, app.on_partitions_revoked).connect(_forget_revoked)
+
+    committed_at = 0.0
+
+    async def _store(prepared: Prepared) -> None:
+        nonlocal committed_at
+        try:
+            outcome = await asyncio.to_thread(pipeline.store, prepared)
+        except PositionGap as gap:
+            _exit(EXIT_BEHIND, f"the database is behind the log ({gap}); restart to re-read")
+        log.info(
+            "projected %d new events (%d duplicate event_ids, %d redelivered records, %d parked)",
+            outcome.projected,
+            outcome.duplicates,
+            outcome.redelivered,
+            outcome.parked,
+        )
+        fetched.done(prepared.records)
+        if time.monotonic() - committed_at >= COMMIT_EVERY_S:
+            committed_at = time.monotonic()
+            await _commit_hint(app, fetched.next_offsets())
 
     @app.task  # type: ignore[untyped-decorator]
     async def _project() -> None:
-        committed_at = 0.0
+        """Batch after batch: the next one is opened and decoded while the one before it is
+        being stored (the store waits on PostgreSQL, the GIL is free meanwhile); batches
+        are stored one at a time, in order."""
+        storing: asyncio.Future[None] | None = None
         try:
             while True:
                 records = await fetched.take(config.batch_size)
-                try:
-                    outcome = await asyncio.to_thread(pipeline.run, records)
-                except PositionGap as gap:
-                    _exit(
-                        EXIT_BEHIND, f"the database is behind the log ({gap}); restart to re-read"
-                    )
-                log.info(
-                    "projected %d new events (%d duplicate event_ids, %d redelivered records, "
-                    "%d parked)",
-                    outcome.projected,
-                    outcome.duplicates,
-                    outcome.redelivered,
-                    outcome.parked,
-                )
-                fetched.done(records)
-                if time.monotonic() - committed_at >= COMMIT_EVERY_S:
-                    committed_at = time.monotonic()
-                    await _commit_hint(app, fetched.next_offsets())
+                prepared = await asyncio.to_thread(pipeline.prepare, records)
+                if storing is not None:
+                    await storing
+                storing = asyncio.ensure_future(_store(prepared))
         except PipelineStopped:
             pass  # shutting down while waiting: nothing was stored, nothing is committed
         finally:
@@ -278,13 +288,30 @@ def _batch_consumer(
 
 async def _commit_hint(app: faust.App, offsets: Mapping[PartitionKey, int]) -> None:
     """Commit the stored offsets to Kafka too, for the tools that read a group's lag there
-    (this worker reads its positions from PostgreSQL). A refused commit, during a
-    rebalance, is only a stale hint."""
+    (this worker reads its positions from PostgreSQL). Only a hint: it is made in the
+    consumer's own thread for the partitions assigned at that moment, and a refusal (a
+    rebalance under way) is left for the next batch's commit, never a crash."""
     if not offsets:
         return
+    consumer_thread = cast(Any, app.consumer)._thread
+
+    async def commit_assigned() -> None:
+        client = consumer_thread._ensure_consumer()
+        assigned = client.assignment()
+        mine = {
+            tp: OffsetAndMetadata(offset, "")
+            for (topic, partition), offset in offsets.items()
+            if (tp := KafkaTopicPartition(topic, partition)) in assigned
+        }
+        if mine:
+            try:
+                await client.commit(mine)
+            except Exception as exc:
+                log.debug("offset commit refused: %r", exc)
+
     try:
-        await cast(Any, app.consumer)._commit({TP(t, p): o for (t, p), o in offsets.items()})
-    except Exception as exc:  # the next batch's commit carries the same offsets on
+        await consumer_thread.call_thread(commit_assigned)
+    except Exception as exc:
         log.debug("offset commit refused: %r", exc)
 
 

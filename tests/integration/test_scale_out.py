@@ -65,6 +65,7 @@ def test_a_worker_group_shares_the_partitions(rapport_settings: Settings) -> Non
     assert_accounted(settings, published)
 
 
+@pytest.mark.timeout(600)
 def test_members_joining_and_leaving_under_load_lose_and_double_nothing(
     rapport_settings: Settings,
 ) -> None:
@@ -73,7 +74,7 @@ def test_members_joining_and_leaving_under_load_lose_and_double_nothing(
     and started again: each rebalance moves partitions with batches in flight."""
     s = rapport_settings
     published = _publish(s, 40_000, seed=22)
-    with running_worker(s, "--batch-size", "200", processes=2):
+    with running_worker(s, "--batch-size", "200", processes=2) as group:
         wait_for(lambda: _progress(s) >= 4_000, timeout=120, what="the group under load")
         with running_worker(s, "--batch-size", "200") as third:
             joined = _progress(s)
@@ -81,8 +82,10 @@ def test_members_joining_and_leaving_under_load_lose_and_double_nothing(
             third.send_signal(signal.SIGKILL)
             third.wait()
         left = _progress(s)
-        with running_worker(s, "--batch-size", "500", processes=2):
+        with running_worker(s, "--batch-size", "500", processes=2) as second:
             wait_for(lambda: _progress(s) >= left + 4_000, timeout=120, what="four members")
+            assert second.poll() is None, "the second group exited"
         assert _progress(s) < len(published), "drained before the last rebalance: publish more"
         wait_drained(s, timeout=300)
+        assert group.poll() is None, "the first group exited through the rebalances"
     assert_accounted(s, published)
