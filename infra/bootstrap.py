@@ -6,7 +6,8 @@ import hashlib
 import hmac
 import os
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -148,9 +149,35 @@ def worker_config(
     )
 
 
+SETUP_LOCK = 7_243_010  # advisory lock id: one process at a time creates what is missing
+
+
+@contextmanager
+def setting_up(settings: Settings) -> Iterator[None]:
+    """Hold the set-up lock: workers of a group start together on a fresh database, and
+    `CREATE … IF NOT EXISTS` of the same schema or role at once fails in all but one."""
+    engine = sa.create_engine(settings.db_url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT pg_advisory_lock(:id)"), {"id": SETUP_LOCK})
+            conn.commit()
+            try:
+                yield
+            finally:
+                conn.execute(sa.text("SELECT pg_advisory_unlock(:id)"), {"id": SETUP_LOCK})
+                conn.commit()
+    finally:
+        engine.dispose()
+
+
 def worker_app(settings: Settings, config: WorkerConfig) -> faust.App:
     """The worker, writing to the pinned version (RAPPORT_PROJECTION_SCHEMA) or the active
     one, whose tables are created first if need be."""
+    with setting_up(settings):
+        return _worker_app(settings, config)
+
+
+def _worker_app(settings: Settings, config: WorkerConfig) -> faust.App:
     from streams.deadletter import DeadLetterWriter
     from streams.kafka_log import KafkaLog
     from streams.population_process import ScorerConfig, ScorerProcess
