@@ -7,7 +7,9 @@ Order (each figure repeated `repeats` times unless said otherwise):
   B  SDK publish of the Envelopes into fresh topics (dropped)
   C  drain-only consume of the workload topic
   G  replay of the workload topic into a fresh database (dropped)
-  E  `rapport worker` on a fresh database and group; the first run's database is kept
+  E  `rapport worker` on a fresh database and group; the first run's database is kept;
+     each run is followed by E sealed (the same events sealed) and E 2 processes
+     (`rapport worker --processes 2`), each on a fresh database (dropped)
   D  the rows E's first run wrote, dumped, then COPYed into fresh databases (dropped)
   H  the population of E's database scored at once (refresh-scores), then queries idle;
      then once more while an extra E
@@ -262,11 +264,13 @@ class Harness(Steps):
 
         drains: list[Drain] = []
         sealed_drains: list[Drain] = []
+        group_drains: list[Drain] = []
         live: Settings | None = None
         timeout_s = 300 + records / 500
         with self.step(
             "E: live ingest by `rapport worker` from a pre-filled topic, "
-            "alternating with E sealed (the same events, personal fields sealed)"
+            "alternating with E sealed (the same events, personal fields sealed) "
+            "and E with 2 processes"
         ):
             for n in range(o.repeats):
                 url = scratch.database(f"e{n + 1}")
@@ -279,6 +283,10 @@ class Harness(Steps):
                 es = sealed[n]
                 sealed_drains.append(self.drain(es, records, timeout_s, f"es{n + 1}"))
                 scratch.drop_database(es.db_url)
+                url = scratch.database(f"e2p{n + 1}")
+                settings = scratch.settings(workload_topic, url, f"e2p{n + 1}")
+                group_drains.append(self.drain(settings, records, timeout_s, f"e2p{n + 1}", 2))
+                scratch.drop_database(url)
         assert live is not None
         figures["E"] = {
             **spread([d.rate for d in drains]),
@@ -289,7 +297,22 @@ class Harness(Steps):
             "lag": drain_lag_summary(drains[0].lag, records),
             "lag_per_run": [drain_lag_summary(d.lag, records) for d in drains],
         }
-        figures["I"] = {**spread([float(d.peak_rss) for d in drains]), "unit": "bytes"}
+        figures["I"] = {
+            **spread([float(d.peak_rss) for d in drains]),
+            "unit": "bytes",
+            # with 2 processes: every process together, and the largest one
+            "two_processes": spread([float(d.peak_rss) for d in group_drains]),
+            "largest_process": spread(
+                [float(d.peak_process_rss) for d in [*drains, *group_drains]]
+            ),
+        }
+        figures["E_2proc"] = {
+            **spread([d.rate for d in group_drains]),
+            "unit": "events/s",
+            "runs": [d.rate for d in group_drains],
+            "startup_s": spread([d.startup_s for d in group_drains]),
+            "lag": drain_lag_summary(group_drains[0].lag, records),
+        }
         figures["E_sealed"] = {
             **spread([d.rate for d in sealed_drains]),
             "unit": "events/s",

@@ -23,8 +23,11 @@ SCORES_P99_MS = 10.0
 HISTORIC_SCORES_P99_MS = 50.0
 CONTACT_POLICY_P99_MS = 10.0
 POPULATION_P99_MS = 100.0  # top and segments over figure P's population
-FRESHNESS_P99_MS = 1000.0
-INGEST_FLOOR = 25_000.0
+FRESHNESS_P99_MS = 500.0
+INGEST_FLOOR = 25_000.0  # the goal
+INGEST_ON_TWO_CORES = 12_000.0  # the step towards it: with the processes the cores allow
+GROUP_SPEED_UP = 1.7  # E with 2 processes / E with 1
+WORKER_RSS_MIB = 500.0  # per process
 
 
 def ratios(figures: dict[str, Any]) -> dict[str, float]:
@@ -36,10 +39,11 @@ def ratios(figures: dict[str, Any]) -> dict[str, float]:
         "G/min(C,D)": median["G"] / floor,
         "G/E": median["G"] / median["E"],
     }
-    # The cost of sealing personal fields (docs/privacy.md), measured in the same run.
-    for sealed, plain in (("B_sealed", "B"), ("E_sealed", "E")):
-        if sealed in figures:
-            found[f"{sealed}/{plain}"] = figures[sealed]["median"] / median[plain]
+    # The cost of sealing personal fields (docs/privacy.md), measured in the same run, and
+    # what a second worker process in the group adds.
+    for other, plain in (("B_sealed", "B"), ("E_sealed", "E"), ("E_2proc", "E")):
+        if other in figures:
+            found[f"{other}/{plain}"] = figures[other]["median"] / median[plain]
     return found
 
 
@@ -68,7 +72,37 @@ def targets(figures: dict[str, Any]) -> list[dict[str, Any]]:
         at_least("B", "B ≥ 0.8 × A", median["B"], 0.8 * median["A"]),
         at_least("E", "E ≥ 0.4 × min(C, D)", median["E"], 0.4 * floor),
         at_least("E", f"E ≥ {INGEST_FLOOR:,.0f} events/s", median["E"], INGEST_FLOOR, True),
-        at_most("F", "F p99 ≤ 1 s", figures["F"]["p99_ms"], FRESHNESS_P99_MS),
+        *(
+            [
+                at_least(
+                    "E",
+                    f"E 2 processes ≥ {INGEST_ON_TWO_CORES:,.0f} events/s",
+                    figures["E_2proc"]["median"],
+                    INGEST_ON_TWO_CORES,
+                    True,
+                ),
+                at_least(
+                    "E",
+                    f"E 2 processes ≥ {GROUP_SPEED_UP} × E",
+                    figures["E_2proc"]["median"],
+                    GROUP_SPEED_UP * median["E"],
+                ),
+            ]
+            if "E_2proc" in figures
+            else []
+        ),
+        at_most(
+            "F",
+            f"F p99 ≤ {FRESHNESS_P99_MS:.0f} ms",
+            figures["F"]["p99_ms"],
+            FRESHNESS_P99_MS,
+        ),
+        at_most(
+            "I",
+            f"I ≤ {WORKER_RSS_MIB:.0f} MiB per process",
+            figures["I"].get("largest_process", figures["I"])["max"] / 2**20,
+            WORKER_RSS_MIB,
+        ),
         at_least("G", "G ≥ 2 × E", median["G"], 2 * median["E"]),
         at_most(
             "H",
@@ -201,6 +235,20 @@ def table(results: dict[str, Any]) -> Table:
             if "E_sealed" in f
             else []
         ),
+        *(
+            [
+                (
+                    "E",
+                    "… by `rapport worker --processes 2`\n(one consumer group; runs alternate)",
+                    _rate(f["E_2proc"]),
+                    f"E 2 processes/E = {r['E_2proc/E']:.2f}",
+                    "",
+                    "",
+                )
+            ]
+            if "E_2proc" in f
+            else []
+        ),
         (
             "F",
             f"freshness, publish → visible, at 50% of E\n"
@@ -231,15 +279,21 @@ def table(results: dict[str, Any]) -> Table:
         rule, mark = _verdicts(checks, "H", ms) if name == "timeline" else ("", "")
         rows.append(("H", QUERY_LABELS[name], measured, "", rule, mark))
     mib = f["I"]
+    measured = (
+        f"{mib['min'] / 2**20:,.0f} / {mib['median'] / 2**20:,.0f} / {mib['max'] / 2**20:,.0f} MiB"
+    )
+    if "largest_process" in mib:
+        measured += (
+            f"\n2 processes, all: {mib['two_processes']['median'] / 2**20:,.0f} MiB; "
+            f"largest process: {mib['largest_process']['max'] / 2**20:,.0f} MiB"
+        )
     rows.append(
         (
             "I",
-            "worker peak RSS during E (psutil)",
-            f"{mib['min'] / 2**20:,.0f} / {mib['median'] / 2**20:,.0f} / "
-            f"{mib['max'] / 2**20:,.0f} MiB",
+            "worker peak RSS during E (psutil), the worker\nand its scorer process",
+            measured,
             "",
-            "",
-            "",
+            *_verdicts(checks, "I", "{:,.0f} MiB".format),
         )
     )
     if "P" in f:

@@ -38,8 +38,8 @@ def test_bench_smoke_run_reports_every_figure(rapport_settings: Settings, tmp_pa
 
     results = orjson.loads(out.read_bytes())
     figures = results["figures"]
-    assert sorted(figures) == sorted([*"ABCDEFGHIP", "B_sealed", "E_sealed"])
-    for name in (*RATE_FIGURES, "B_sealed", "E_sealed"):
+    assert sorted(figures) == sorted([*"ABCDEFGHIP", "B_sealed", "E_sealed", "E_2proc"])
+    for name in (*RATE_FIGURES, "B_sealed", "E_sealed", "E_2proc"):
         assert all(_number(figures[name][k]) for k in ("min", "median", "max")), name
         assert figures[name]["median"] > 0, name
     assert _number(figures["F"]["p50_ms"]) and _number(figures["F"]["p99_ms"])
@@ -48,6 +48,8 @@ def test_bench_smoke_run_reports_every_figure(rapport_settings: Settings, tmp_pa
             latency = figures["H"][phase][query]
             assert _number(latency["p50_ms"]) and _number(latency["p99_ms"]), (phase, query)
     assert figures["E"]["lag"]["verdict"] == "drained"
+    assert figures["E_2proc"]["lag"]["verdict"] == "drained"
+    assert figures["I"]["largest_process"]["max"] <= figures["I"]["two_processes"]["max"]
     identity = figures["H"]["identity"]
     assert identity["resolved"]["customers"] == identity["truth"]["customers"] > 0
     assert identity["resolved"]["visitors"] == identity["truth"]["visitors"]
@@ -62,6 +64,7 @@ def test_bench_smoke_run_reports_every_figure(rapport_settings: Settings, tmp_pa
         "G/E",
         "B_sealed/B",
         "E_sealed/E",
+        "E_2proc/E",
     }
     assert all(isinstance(t["met"], bool) for t in results["targets"])
     machine = results["machine"]
@@ -72,7 +75,9 @@ def test_bench_smoke_run_reports_every_figure(rapport_settings: Settings, tmp_pa
 
     printed = result.stdout
     assert "rapport bench: 2,000 events, 200 customers" in printed
-    for label in ("B/A =", "B sealed/B =", "E sealed/E =", "freshness", "replay", "peak RSS"):
+    labels = ("B/A =", "B sealed/B =", "E sealed/E =", "E 2 processes/E =", "freshness")
+    labels += ("replay", "peak RSS")
+    for label in labels:
         assert label in printed, label
     verdicts = printed.count(" met ") + printed.count(" missed ")
     assert verdicts == len(results["targets"]), printed
