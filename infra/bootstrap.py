@@ -103,7 +103,7 @@ def erase(settings: Settings, customer: str, reason: str) -> ErasureReport:
 
 
 def privacy_gate(settings: Settings) -> SuppressionGate:
-    return SuppressionGate(master_secrets(settings).pepper, identity_rules(settings))
+    return SuppressionGate(master_secrets(settings).pepper)
 
 
 def unsealers(settings: Settings) -> UnsealerFactory:

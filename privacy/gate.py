@@ -1,9 +1,10 @@
 """Inside each projection transaction: the events whose customer was erased.
 
 An event folds nothing when any identifier it carries (normalised as the identity graph
-normalises it) is suppressed. This is the authoritative check: producers refuse such
-events from a cache that may be seconds old, and events written before the erasure (or
-before sealing existed, in clear) are still in the log for every rebuild to read.
+normalises it: the store passes the nodes it computed for the graph) is suppressed. This
+is the authoritative check: producers refuse such events from a cache that may be seconds
+old, and events written before the erasure (or before sealing existed, in clear) are still
+in the log for every rebuild to read.
 
 The gate holds the erasure lock shared for the rest of the transaction, and erasure takes
 it exclusively: an erasure waits for batches that checked before it, and batches after it
@@ -12,23 +13,20 @@ see its suppression, so no batch can fold a customer an erasure has already scru
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 import sqlalchemy as sa
 
 from privacy.crypto import token
 from privacy.keystore import ERASURE_LOCK, SCHEMA
-from projections.identity import DEFAULT_RULES, IdentityRules, evidence_of
-from schemas import Envelope
 
 _MAX_CACHED_TOKENS = 1_000_000
 
 
 class SuppressionGate:
-    def __init__(self, pepper: bytes, rules: IdentityRules = DEFAULT_RULES) -> None:
+    def __init__(self, pepper: bytes) -> None:
         self.pepper = pepper
-        self.rules = rules
         self._tokens: dict[str, str] = {}
 
     def confirmed_erasures(self, conn: sa.Connection, event_ids: Sequence[Any]) -> set[Any]:
@@ -44,11 +42,13 @@ class SuppressionGate:
             ).scalars()
         )
 
-    def suppressed(self, conn: sa.Connection, events: Sequence[Envelope]) -> set[Any]:
+    def suppressed(
+        self, conn: sa.Connection, identifiers: Sequence[tuple[Any, Collection[str]]]
+    ) -> set[Any]:
+        """Of (event id, the event's identifier nodes as the identity graph normalises
+        them), the ids whose customer was erased."""
         conn.execute(sa.select(sa.func.pg_advisory_xact_lock_shared(ERASURE_LOCK)))
-        by_event = {
-            e.event_id: [self._token(n) for n in evidence_of(e, self.rules).nodes] for e in events
-        }
+        by_event = {event_id: [self._token(n) for n in nodes] for event_id, nodes in identifiers}
         wanted = sorted({t for tokens in by_event.values() for t in tokens})
         hit = set(
             conn.execute(

@@ -55,7 +55,7 @@ WATCHDOG_EVERY_S = 5.0
 # Batches' worth of records held ready while a batch is stored: the next ones are fetched
 # meanwhile, and a slow database holds at most about this many in memory.
 FETCHES_AHEAD = 4
-COMMIT_EVERY_S = 1.0
+COMMIT_TIMEOUT_S = 10.0  # an offset hint not committed by then is left to the next one
 # How long an assignment waits for PostgreSQL to say where to start before it starts from
 # Kafka's committed offsets (the first batch then checks them against PostgreSQL).
 POSITIONS_ON_ASSIGNMENT_TIMEOUT_S = 30.0
@@ -129,10 +129,10 @@ def build_app(
     # partition assigned back is not sought again) would leave a gap.
     cast(Any, app.on_partitions_assigned).connect(_log_assignment)
 
-    committed_at = 0.0
+    committing: asyncio.Future[None] | None = None
 
     async def _store(prepared: Prepared) -> None:
-        nonlocal committed_at
+        nonlocal committing
         try:
             outcome = await asyncio.to_thread(pipeline.store, prepared)
         except PositionGap as gap:
@@ -145,9 +145,13 @@ def build_app(
             outcome.parked,
         )
         fetched.done(prepared.records)
-        if time.monotonic() - committed_at >= COMMIT_EVERY_S:
-            committed_at = time.monotonic()
-            await _commit_hint(app, fetched.next_offsets())
+        # Never awaited here: a commit can wait on the group (a rebalance under way) for
+        # as long as it likes, and no batch may wait for a hint.
+        if committing is None or committing.done():
+            committing = asyncio.ensure_future(
+                asyncio.wait_for(_commit_hint(app, fetched.next_offsets()), COMMIT_TIMEOUT_S)
+            )
+            committing.add_done_callback(_ignore_outcome)
 
     @app.task  # type: ignore[untyped-decorator]
     async def _project() -> None:
@@ -284,6 +288,11 @@ def _batch_consumer(
             return {**committed, **offsets}
 
     return BatchConsumer
+
+
+def _ignore_outcome(future: asyncio.Future[None]) -> None:
+    if not future.cancelled() and (exc := future.exception()) is not None:
+        log.debug("offset commit gave up: %r", exc)
 
 
 async def _commit_hint(app: faust.App, offsets: Mapping[PartitionKey, int]) -> None:

@@ -16,7 +16,7 @@ position.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import astuple, fields
 from datetime import UTC
@@ -31,7 +31,7 @@ from sqlalchemy.schema import CreateTable, DefaultClause
 from projections import profile as profile_projector
 from projections.channel_stats import day_key
 from projections.errors import NoActiveVersion, PositionGap, RecordRefused
-from projections.identity import DEFAULT_RULES, IdentityRules, evidence_of
+from projections.identity import DEFAULT_RULES, Evidence, IdentityRules, evidence_of
 from projections.postgres import views
 from projections.postgres.bulk import insert_rows, json_text, upsert_all_columns
 from projections.postgres.erasure import scrub_customer
@@ -84,9 +84,11 @@ T = TypeVar("T")
 class PrivacyGate(Protocol):
     """Inside a batch's transaction (`privacy.gate.SuppressionGate`)."""
 
-    def suppressed(self, conn: sa.Connection, events: Sequence[Envelope]) -> set[Any]:
-        """The ids of the events whose customer was erased: they fold nothing and are
-        counted once."""
+    def suppressed(
+        self, conn: sa.Connection, identifiers: Sequence[tuple[Any, Collection[str]]]
+    ) -> set[Any]:
+        """Of (event id, its identifier nodes), the ids of the events whose customer was
+        erased: they fold nothing and are counted once."""
         ...
 
     def confirmed_erasures(self, conn: sa.Connection, event_ids: Sequence[Any]) -> set[Any]:
@@ -246,7 +248,15 @@ class PostgresStore:
             events = [r.event for r in fresh if r.event is not None]
             erased = [r.erased for r in fresh if r.erased is not None]
             try:
-                events, erasures = self._without_erased(conn, t, events, erased)
+                rules = self.identity_rules
+                # Once per event: the privacy gate and the identity fold both need it.
+                evidence = {
+                    id(e): found
+                    for e, found in zip(
+                        events, _each_event(events, lambda e: evidence_of(e, rules)), strict=True
+                    )
+                }
+                events, erasures = self._without_erased(conn, t, events, evidence, erased)
                 new_events, new_entries = _insert_timeline(conn, t, events)
                 recorded = Recorded()
                 known = self._known.setdefault(t.schema, Known())
@@ -257,9 +267,9 @@ class PostgresStore:
                     _fold_profiles(conn, t, new_events)
                     _insert_purchases(conn, t, new_events)
                     _fold_score_state(conn, t, new_entries)
-                    rules = self.identity_rules
-                    evidence = _each_event(new_events, lambda e: evidence_of(e, rules))
-                    recorded = fold_identity(conn, t, evidence, rules, known)
+                    recorded = fold_identity(
+                        conn, t, [evidence[id(e)] for e in new_events], rules, known
+                    )
                     _count_channels(conn, t, new_events)
             except RecordRefused as refused:
                 refused.position = _first_carrier(fresh, refused.event_id)
@@ -280,6 +290,7 @@ class PostgresStore:
         conn: sa.Connection,
         t: Tables,
         events: list[Envelope],
+        evidence: Mapping[int, Evidence],
         erased: list[ErasedRecord],
     ) -> tuple[list[Envelope], list[str]]:
         """The events to fold: without those the privacy gate suppresses and the control
@@ -288,7 +299,8 @@ class PostgresStore:
         if not events:
             return events, []
         gate = self.privacy_gate
-        suppressed = gate.suppressed(conn, events) if gate else set()
+        identifiers = [(e.event_id, evidence[id(e)].nodes) for e in events]
+        suppressed = gate.suppressed(conn, identifiers) if gate else set()
         erasures = [e for e in events if e.type == ERASURE_TYPE]
         confirmed = gate.confirmed_erasures(conn, [e.event_id for e in erasures]) if gate else None
         for e in erasures:
