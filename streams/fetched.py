@@ -24,25 +24,18 @@ class Fetched:
         self._waiting: deque[LogRecord] = deque()
         self._changed = asyncio.Condition()
         self._done: dict[PartitionKey, int] = {}
-        # Counts the drops; per partition, the count at its last drop. A fetch that began
-        # before a partition's drop holds records from before its seek: they are stale.
-        self.epoch = 0
-        self._dropped_at: dict[PartitionKey, int] = {}
+        # Held by the fetch loop from a fetch until its records are in, and by a seek from
+        # dropping a partition's records until the consumer is sought: so no record
+        # fetched before a seek is added after it (out of order, it would leave a gap).
+        self.fetching = asyncio.Lock()
 
     def __len__(self) -> int:
         return len(self._waiting)
 
-    async def put(self, records: Sequence[LogRecord], fetched_at: int) -> None:
-        """Add a fetch begun at epoch `fetched_at`, once fewer than `limit` records wait (at
-        once when none do), without the records of partitions dropped since it began:
-        added after the drop, they would follow the seek's records out of order."""
+    async def put(self, records: Sequence[LogRecord]) -> None:
+        """Add a fetch, once fewer than `limit` records wait (at once when none do)."""
         async with self._changed:
             await self._changed.wait_for(lambda: len(self._waiting) < self.limit)
-            if self.epoch != fetched_at:
-                dropped = self._dropped_at
-                records = [
-                    r for r in records if dropped.get((r.topic, r.partition), -1) <= fetched_at
-                ]
             self._waiting.extend(records)
             self._changed.notify_all()
 
@@ -56,11 +49,9 @@ class Fetched:
             return batch
 
     async def drop(self, partitions: Iterable[PartitionKey]) -> None:
-        """Forget the waiting records of `partitions` (revoked, or sought elsewhere)."""
+        """Forget the waiting records of `partitions` (sought elsewhere: hold `fetching`)."""
         gone = set(partitions)
         async with self._changed:
-            self.epoch += 1
-            self._dropped_at.update(dict.fromkeys(gone, self.epoch))
             if gone and self._waiting:
                 kept = (r for r in self._waiting if (r.topic, r.partition) not in gone)
                 self._waiting = deque(kept)

@@ -246,19 +246,24 @@ def _batch_consumer(
             the active partitions go to `fetched` as one list (waiting while it is full)."""
             service, fetcher_service = cast(Any, self), cast(Any, fetcher)
             while not (service._stopped.is_set() or fetcher_service._stopped.is_set()):
-                began_at = fetched.epoch
-                records, active = await self._wait_next_records(1.0)
-                if not records or self.should_stop:
+                if not self.flow_active:  # a rebalance: wait for it outside the lock,
+                    await service.wait(self.can_resume_flow)  # which its seek needs
                     continue
-                buffered = self._buffered_partitions
-                batch = [
-                    LogRecord.of(record)
-                    for tp, items in records.items()
-                    if tp.topic == topic and (active is None or tp in active or tp in buffered)
-                    for record in items
-                ]
-                if batch:
-                    await fetched.put(batch, began_at)
+                async with fetched.fetching:
+                    if not self.flow_active or self.should_stop:
+                        continue
+                    records, active = await self._wait_next_records(1.0)
+                    if not records:
+                        continue
+                    buffered = self._buffered_partitions
+                    batch = [
+                        LogRecord.of(record)
+                        for tp, items in records.items()
+                        if tp.topic == topic and (active is None or tp in active or tp in buffered)
+                        for record in items
+                    ]
+                    if batch:
+                        await fetched.put(batch)
 
         async def seek_to_committed(self) -> Mapping[Any, int]:
             committed = dict(await super().seek_to_committed())
@@ -279,8 +284,9 @@ def _batch_consumer(
                 )
                 return committed
             offsets = {tp: stored.get((tp.topic, tp.partition), 0) for tp in mine}
-            await fetched.drop(keys)  # fetched before this seek: the seek decides where to go on
-            await self.seek_wait(offsets)
+            async with fetched.fetching:  # no fetch in flight: its records would be stale
+                await fetched.drop(keys)
+                await self.seek_wait(offsets)
             log.info(
                 "starting from the stored positions: %s",
                 ", ".join(f"{tp.topic}/{tp.partition}@{o}" for tp, o in sorted(offsets.items())),
