@@ -198,6 +198,7 @@ class Publisher:
         self._closed = False
         self._stamp_second = -1.0
         self._stamp = b""
+        self._sealer = config.sealer
         try:
             self._producer = KafkaProducer(**config.kafka_config())
         except (kafka_errors.KafkaError, OSError) as exc:
@@ -208,8 +209,12 @@ class Publisher:
     # -- sending ------------------------------------------------------------------------
     def encode(self, event: Envelope) -> EncodedEvent:
         """The key and bytes `event` travels as, stamped with received_at if it has none."""
-        # Verified: model_copy(update=...) and model_construct skip validation, and nothing
-        # invalid may reach the topic (one decode per event, see schemas.codec).
+        key, value = self._encode(event)
+        return EncodedEvent(event.event_id, key, value)
+
+    def _encode(self, event: Envelope) -> tuple[bytes, bytes]:
+        # Verified: an event that may have changed since it was validated is decoded, and
+        # nothing invalid may reach the topic (schemas.codec, schemas.provenance).
         value = encode_verified(event)
         if event.received_at is None:
             # Appending the field to the encoded JSON object costs well under a microsecond;
@@ -220,23 +225,24 @@ class Publisher:
                 iso = datetime.fromtimestamp(now, UTC).isoformat(timespec="milliseconds")
                 self._stamp = b',"received_at":"' + iso.replace("+00:00", "Z").encode() + b'"}'
             value = value[:-1] + self._stamp
-        sealer = self.config.sealer
-        if sealer is not None:
-            key_bytes, value = sealer.seal(event, value)
-            return EncodedEvent(event.event_id, key_bytes, value)
+        if self._sealer is not None:
+            return self._sealer.seal(event, value)
         customer = event.customer
         key = customer.customer_id or customer.partition_key  # the common case, cheaply
-        return EncodedEvent(event.event_id, key.encode(), value)
+        return key.encode(), value
 
     def send(self, encoded: EncodedEvent) -> Delivery:
         """Hand an encoded event to the producer (fire-and-forget); see `publish`."""
+        return self._send(encoded.event_id, encoded.key, encoded.value)
+
+    def _send(self, event_id: UUID, key: bytes, value: bytes) -> Delivery:
         if self._closed:
             raise PublisherClosed(f"publisher for {self.topic} is closed")
         try:
-            future = self._producer.send(self.topic, value=encoded.value, key=encoded.key)
+            future = self._producer.send(self.topic, value=value, key=key)
         except kafka_errors.KafkaError as exc:
-            raise translate(exc, encoded.event_id) from None
-        delivery = Delivery(encoded.event_id, future, self)
+            raise translate(exc, event_id) from None
+        delivery = Delivery(event_id, future, self)
         future.add_errback(delivery._on_failure)
         self._sent += 1
         if self._sent % _SAMPLE_EVERY == 0:
@@ -252,7 +258,8 @@ class Publisher:
         later delivery failure is raised by `flush()` / `close()`, or by
         `Delivery.result()` if the caller asks, and is passed to `on_error`.
         """
-        return self.send(self.encode(event))
+        key, value = self._encode(event)
+        return self._send(event.event_id, key, value)
 
     def publish_and_wait(self, event: Envelope, timeout: float | None = None) -> Acknowledged:
         """Publish `event` and return once Kafka has acknowledged it (raise if it did not)."""

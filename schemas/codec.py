@@ -32,7 +32,7 @@ def encode_verified(event: Envelope) -> bytes:
     if not isinstance(event, Envelope):
         raise ContractError(f"only events (Envelope) can be published, not {type(event).__name__}")
     try:
-        data = encode_event(event)
+        data = event.__pydantic_serializer__.to_json(event, exclude_none=True)  # encode_event
     except PydanticSerializationError as exc:
         problem = ("<event>", event, str(exc))
         raise EventValidationError(getattr(event, "type", None), [problem]) from None
