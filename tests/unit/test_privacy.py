@@ -5,6 +5,7 @@ tests/integration/test_privacy.py)."""
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Collection, Iterable
 from datetime import UTC, datetime, timedelta
@@ -16,7 +17,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from privacy.crypto import BoxUnreadable, DataKey, open_box, seal_box, token, unwrap, wrap
+from privacy.crypto import (
+    NONCE_BYTES,
+    BoxUnreadable,
+    DataKey,
+    Nonces,
+    open_box,
+    seal_box,
+    token,
+    unwrap,
+    wrap,
+)
 from privacy.keystore import Erasure, Suppression
 from privacy.sealing import Sealer
 from privacy.unsealing import UnknownDataKey, Unsealer
@@ -113,10 +124,35 @@ def test_data_keys_are_stored_wrapped_and_unwrap_only_with_the_same_secret() -> 
         unwrap(b"x" * 32, key.key_id, wrapped)
 
 
+def test_nonces_are_handed_out_once_across_threads_and_after_a_fork() -> None:
+    nonces = Nonces()
+    taken: list[list[bytes]] = [[] for _ in range(4)]
+
+    def take(into: list[bytes]) -> None:
+        for _ in range(3 * Nonces.BLOCK):
+            into.append(nonces.take())
+
+    threads = [threading.Thread(target=take, args=(into,)) for into in taken]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    every = [n for into in taken for n in into]
+    assert {len(n) for n in every} == {NONCE_BYTES}
+    assert len(set(every)) == len(every) == 12 * Nonces.BLOCK
+    parent_next = nonces.take()
+    nonces._forget()  # what a forked child runs: it must not reuse its parent's block
+    assert nonces.take() != parent_next
+
+
 def test_tokens_are_stable_and_keyed() -> None:
     assert token(PEPPER, "email:a@b.c") == token(PEPPER, "email:a@b.c")
     assert token(PEPPER, "email:a@b.c") != token(b"q" * 32, "email:a@b.c")
     assert "a@b.c" not in token(PEPPER, "email:a@b.c")
+    sealer = Sealer(KeyStoreTwin(), PEPPER)  # remembers tokens: the same ones
+    assert (
+        sealer.token("email:a@b.c") == sealer.token("email:a@b.c") == token(PEPPER, "email:a@b.c")
+    )
 
 
 # -- the wire -------------------------------------------------------------------------
