@@ -13,9 +13,10 @@ a microsecond (a decode costs ten or more), whether anything did:
   inside any event);
 - a model of another class than the contract's where the contract names one (a subclass of
   a payload or of a nested model, which validation accepts as it is): checked by exact type;
-- a dict field changed in place (a frozen model cannot stop that): a model holding a
-  constrained dict is validated again whenever one of its dicts is not empty; when all are
-  empty, the rules that could read them (minimum lengths, model validators) are run.
+- a dict field changed in place (a frozen model cannot stop that): such a field is
+  validated again, alone, when it is not empty (its field validators included), and an
+  empty one is refused if its field refuses empty; then the model's validators run. Its
+  other fields hold immutable values, valid since the model was validated.
 
 What is not detected: writing around a frozen model on purpose (`object.__setattr__`, its
 `__dict__`, its fields set). The worker parks such a record when its decode fails, as it
@@ -31,6 +32,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
+from pydantic_core import SchemaValidator
 
 _unvalidated: dict[int, weakref.ref[Any]] = {}
 """id -> model, of every live model built or changed without validation."""
@@ -68,27 +70,26 @@ class _ModelCheck:
     def __init__(self, cls: type[BaseModel]) -> None:
         self.cls = cls
         fields = _fields_of(cls)
+        config = _model_schema(cls.__pydantic_core_schema__).get("config")
         self.field_names = tuple(fields)
-        self.containers: list[tuple[str, int]] = []  # constrained dicts: name, min length
+        # Constrained dicts: name, the validator of the field alone (its field validators
+        # included), whether an empty one is valid.
+        self.containers: list[tuple[str, SchemaValidator, bool]] = []
         self.nested: list[tuple[str, frozenset[type]]] = []  # fields holding models
-        decorators = cls.__pydantic_decorators__
-        checked = {name for d in decorators.field_validators.values() for name in d.info.fields}
-        self.always_revalidate = False  # when its dicts are empty too
+        self.always_revalidate = False  # validate the whole model whenever it is checked
         self.sound = True  # False: some field is read here in no way that proves anything
-        self.min_length = False  # some dict may not be empty
         for name, field in fields.items():
             kinds = _kinds(field["schema"])
             self.sound &= not kinds.unknown
             if kinds.models:
                 self.nested.append((name, frozenset(kinds.models)))
             if kinds.containers:
-                self.containers.append((name, kinds.min_length))
-                self.min_length |= kinds.min_length > 0
-                # A field validator may refuse an empty dict: run it.
-                self.always_revalidate |= name in checked or "*" in checked
-        self.container_names = tuple(name for name, _ in self.containers)
+                if kinds.with_info:  # a validator reading other fields: not alone
+                    self.always_revalidate = True
+                validator = SchemaValidator(field["schema"], config)
+                self.containers.append((name, validator, _accepts(validator, kinds.empty)))
         self.after_validators: list[Check] = []
-        for d in decorators.model_validators.values():
+        for d in cls.__pydantic_decorators__.model_validators.values():
             if d.info.mode == "after" and _takes_self_only(d.func):
                 self.after_validators.append(d.func)
             else:
@@ -111,7 +112,7 @@ class _ModelCheck:
                 checks = {cls: _check_of(cls).compile(inner) for cls in classes}
                 steps.append(_any_models(name, checks))
         if self.containers:
-            steps.append(self._containers_unchanged)
+            steps.append(self._revalidated if self.always_revalidate else self._dicts_unchanged)
         if len(steps) <= 1:
             return steps[0] if steps else None
         run = tuple(steps)
@@ -124,27 +125,29 @@ class _ModelCheck:
 
         return unchanged
 
-    def _containers_unchanged(self, model: Any) -> bool:
-        if not self.always_revalidate:
-            for name in self.container_names:
-                if getattr(model, name):
-                    break
-            else:
-                # Every dict is empty: only a minimum length or a model validator can
-                # refuse that.
-                if self.min_length:
-                    return False
-                try:
-                    for validator in self.after_validators:
-                        validator(model)
-                except Exception:
-                    return False
-                return True
+    def _revalidated(self, model: Any) -> bool:
         try:
             self.cls.__pydantic_validator__.validate_python(
                 {name: getattr(model, name) for name in self.field_names}
             )
         except ValidationError:
+            return False
+        return True
+
+    def _dicts_unchanged(self, model: Any) -> bool:
+        """The model's other fields hold immutable values, valid since it was validated: a
+        dict that is not empty is validated again (alone), an empty one was found valid
+        (or not) once; then the model validators run, which may read any field."""
+        try:
+            for name, validator, empty_is_valid in self.containers:
+                value = getattr(model, name)
+                if value:
+                    validator.validate_python(value)
+                elif not empty_is_valid:
+                    return False
+            for model_validator in self.after_validators:
+                model_validator(model)
+        except Exception:
             return False
         return True
 
@@ -247,7 +250,8 @@ class _Kinds:
     def __init__(self) -> None:
         self.models: set[type] = set()
         self.containers = False  # holds a dict, list or set whose content has rules
-        self.min_length = 0
+        self.empty: object = None  # an empty container of its kind
+        self.with_info = False  # a validator of it reads other fields (ValidationInfo)
         self.unknown = False  # holds something not read here
 
 
@@ -287,6 +291,8 @@ def _kinds(schema: Mapping[str, Any], found: _Kinds | None = None) -> _Kinds:
     if kind == "model":
         found.models.add(schema["cls"])
     elif kind in _WRAPPERS:
+        if schema.get("function", {}).get("type", "no-info") != "no-info":
+            found.with_info = True
         _kinds(schema["schema"], found)
     elif kind == "union":
         for choice in schema["choices"]:
@@ -297,7 +303,7 @@ def _kinds(schema: Mapping[str, Any], found: _Kinds | None = None) -> _Kinds:
     elif kind in _CONTAINERS:
         if _constrained(schema):
             found.containers = True
-            found.min_length = max(found.min_length, schema.get("min_length", 0))
+            found.empty = {"dict": {}, "list": [], "set": set()}[kind]
         for part in ("keys_schema", "values_schema", "items_schema"):
             if part in schema:
                 inner = _kinds(schema[part])
@@ -317,6 +323,14 @@ def _constrained(schema: Mapping[str, Any]) -> bool:
         if inner is not None and inner not in ({"type": "any"}, {"type": "str"}):
             return True
     return False
+
+
+def _accepts(validator: SchemaValidator, value: object) -> bool:
+    try:
+        validator.validate_python(value)
+    except ValidationError:
+        return False
+    return True
 
 
 def _takes_self_only(function: Callable[..., Any]) -> bool:
