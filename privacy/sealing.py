@@ -118,12 +118,19 @@ class Sealer:
 
 
 def _carries_personal(event: Envelope) -> bool:
-    """Whether `split_personal` would take anything from the event's wire form."""
+    """Whether `split_personal` may take anything from the event's wire form: it takes a
+    field unless it is absent (None) or an empty dict or list (a tuple on the model)."""
     ref = event.customer
     if ref.email or ref.phone or ref.external_ids or ref.social_handles:
         return True
     payload = event.payload
-    return any(getattr(payload, f, None) not in _EMPTY for f in type(payload).personal_fields)
+    for name in type(payload).personal_fields:
+        value = getattr(payload, name, None)
+        # `value not in (None, {}, (), [])` read the same and cost a microsecond an event:
+        # comparing a string with a dict and a list goes through both their __eq__.
+        if value is not None and (value or type(value) not in _CONTAINERS):
+            return True
+    return False
 
 
-_EMPTY: tuple[object, ...] = (None, {}, (), [])
+_CONTAINERS: tuple[type, ...] = (dict, tuple, list)

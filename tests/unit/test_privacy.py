@@ -29,7 +29,7 @@ from privacy.crypto import (
     wrap,
 )
 from privacy.keystore import Erasure, Suppression
-from privacy.sealing import Sealer
+from privacy.sealing import Sealer, _carries_personal
 from privacy.unsealing import UnknownDataKey, Unsealer
 from projections.memory import InMemoryStore
 from projections.store import ErasedRecord, PositionedEvent
@@ -38,7 +38,7 @@ from schemas.errors import SubjectErased
 from schemas.payloads.call_center import CallCenterCall
 from schemas.payloads.commerce import Purchased
 from schemas.payloads.privacy import CustomerErased
-from schemas.privacy import PERSONAL_REF_FIELDS, personal_fields
+from schemas.privacy import PERSONAL_REF_FIELDS, personal_fields, split_personal
 from tests.strategies import events
 
 PEPPER = b"p" * 32
@@ -255,3 +255,15 @@ def test_live_with_an_erasure_equals_a_rebuild_that_cannot_open_the_boxes() -> N
     assert live.tables() == rebuilt.tables()
     assert [t.customer_id for t in live.timeline.values()] == ["c-ben"]
     assert sum(live.channel_daily.values()) == 4  # her two calls, his, the erasure
+
+
+@settings(max_examples=100, deadline=None)
+@given(data=st.data(), event_type=st.sampled_from(sorted(REGISTRY.known_types())))
+def test_an_event_is_parsed_for_sealing_whenever_it_has_a_field_to_seal(
+    data: st.DataObject, event_type: str
+) -> None:
+    """The sealer parses an event only if `_carries_personal` says so: it must never say no
+    to an event whose wire form holds a field `split_personal` takes."""
+    event = data.draw(events(event_type))
+    if split_personal(orjson.loads(encode_event(event))):
+        assert _carries_personal(event)
