@@ -36,6 +36,7 @@ from pydantic import (
     model_validator,
 )
 
+from schemas import provenance
 from schemas.errors import EventValidationError
 from schemas.instant import Instant
 from schemas.text import Name
@@ -72,6 +73,46 @@ class Frozen(BaseModel):
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
+
+    # pydantic builds or changes a model without validating it in these few ways; each
+    # records the result (schemas.provenance), so that a producer decodes the encoding of
+    # an event only while such a model is alive, not every event's.
+    @classmethod
+    def model_construct(  # type: ignore[override]  # the mypy plugin's signature has no values
+        cls, _fields_set: set[str] | None = None, **values: Any
+    ) -> Self:
+        model = super().model_construct(_fields_set, **values)
+        provenance.mark_unvalidated(model)
+        return model
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
+        copied = super().model_copy(update=update, deep=deep)
+        if update:
+            provenance.mark_unvalidated(copied)
+        return copied  # without update: as valid as the original (its copy says)
+
+    def __copy__(self) -> Self:
+        copied = super().__copy__()
+        if provenance.is_unvalidated(self):
+            provenance.mark_unvalidated(copied)
+        return copied
+
+    def __deepcopy__(self, memo: dict[int, Any] | None = None) -> Self:
+        copied = super().__deepcopy__(memo)
+        if provenance.is_unvalidated(self):
+            provenance.mark_unvalidated(copied)
+        return copied
+
+    def __getstate__(self) -> dict[Any, Any]:
+        state = super().__getstate__()
+        if provenance.is_unvalidated(self):
+            state[provenance.UNVALIDATED_STATE] = True
+        return state
+
+    def __setstate__(self, state: dict[Any, Any]) -> None:
+        super().__setstate__(state)
+        if state.get(provenance.UNVALIDATED_STATE):
+            provenance.mark_unvalidated(self)
 
 
 class Source(Frozen):

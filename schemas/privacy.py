@@ -63,11 +63,20 @@ def split_personal(wire: dict[str, Any]) -> Secret:
             secret["customer"] = taken
     payload = wire.get("payload")
     if isinstance(payload, dict):
-        fields = personal_fields(str(wire.get("type")), _version(wire))
-        taken = {f: payload.pop(f) for f in sorted(fields) if payload.get(f) not in (None, {}, [])}
+        fields = _sorted_personal_fields(str(wire.get("type")), _version(wire))
+        taken = {f: payload.pop(f) for f in fields if payload.get(f) not in _EMPTY}
         if taken:
             secret["payload"] = taken
     return secret
+
+
+_EMPTY: tuple[object, ...] = (None, {}, [])
+"""Values of a personal field that hold nothing to seal (they travel as they are)."""
+
+
+@functools.cache
+def _sorted_personal_fields(event_type: str, version: int | None) -> tuple[str, ...]:
+    return tuple(sorted(personal_fields(event_type, version)))
 
 
 def merge_personal(wire: dict[str, Any], secret: Mapping[str, Mapping[str, Any]]) -> None:

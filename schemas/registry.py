@@ -33,6 +33,7 @@ from schemas.payloads import (
     survey,
     web,
 )
+from schemas.provenance import register_event_models
 
 Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
 
@@ -220,3 +221,6 @@ SUPERSEDED_PAYLOADS: list[Superseded] = [
 
 REGISTRY = Registry(CURRENT_PAYLOADS, SUPERSEDED_PAYLOADS)
 Envelope.event_models = REGISTRY  # the lookup `Envelope(...)` and `Envelope.new` go through
+# Events a producer encodes without decoding them, when nothing changed them since they were
+# validated (schemas.codec.encode_verified); events of any other model are decoded.
+NOT_VOUCHED_FOR = register_event_models([REGISTRY.event_model(t) for t in REGISTRY.known_types()])

@@ -6,6 +6,7 @@ import itertools
 
 import pytest
 from kafka.admin import KafkaAdminClient, NewTopic
+from kafka.partitioner.default import murmur2
 
 from infra.settings import Settings
 from producers import Publisher
@@ -25,10 +26,13 @@ def test_wait_for_ack_and_fire_and_forget(rapport_settings: Settings) -> None:
         publisher.flush()
         assert all(d.done() and d.exception() is None for d in deliveries)
         partition_of = {}
+        ids = sorted(publisher._producer.partitions_for(rapport_settings.topic))
         for event, delivery in zip(events[1:], deliveries, strict=True):
             stored = delivery.result()
             key = event.customer.partition_key
             assert partition_of.setdefault(key, stored.partition) == stored.partition
+            # Where kafka-python's DefaultPartitioner (any Kafka client) sends the key.
+            assert stored.partition == ids[(murmur2(key.encode()) & 0x7FFFFFFF) % len(ids)]
     records = consume(rapport_settings, len(events))
     order = [r["event_id"] for k, r in records if k == events[5].customer.partition_key.encode()]
     expected = [

@@ -5,6 +5,7 @@ tests/integration/test_privacy.py)."""
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Collection, Iterable
 from datetime import UTC, datetime, timedelta
@@ -16,9 +17,19 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from privacy.crypto import BoxUnreadable, DataKey, open_box, seal_box, token, unwrap, wrap
+from privacy.crypto import (
+    NONCE_BYTES,
+    BoxUnreadable,
+    DataKey,
+    Nonces,
+    open_box,
+    seal_box,
+    token,
+    unwrap,
+    wrap,
+)
 from privacy.keystore import Erasure, Suppression
-from privacy.sealing import Sealer
+from privacy.sealing import Sealer, _carries_personal
 from privacy.unsealing import UnknownDataKey, Unsealer
 from projections.memory import InMemoryStore
 from projections.store import ErasedRecord, PositionedEvent
@@ -27,7 +38,7 @@ from schemas.errors import SubjectErased
 from schemas.payloads.call_center import CallCenterCall
 from schemas.payloads.commerce import Purchased
 from schemas.payloads.privacy import CustomerErased
-from schemas.privacy import PERSONAL_REF_FIELDS, personal_fields
+from schemas.privacy import PERSONAL_REF_FIELDS, personal_fields, split_personal
 from tests.strategies import events
 
 PEPPER = b"p" * 32
@@ -113,10 +124,35 @@ def test_data_keys_are_stored_wrapped_and_unwrap_only_with_the_same_secret() -> 
         unwrap(b"x" * 32, key.key_id, wrapped)
 
 
+def test_nonces_are_handed_out_once_across_threads_and_after_a_fork() -> None:
+    nonces = Nonces()
+    taken: list[list[bytes]] = [[] for _ in range(4)]
+
+    def take(into: list[bytes]) -> None:
+        for _ in range(3 * Nonces.BLOCK):
+            into.append(nonces.take())
+
+    threads = [threading.Thread(target=take, args=(into,)) for into in taken]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    every = [n for into in taken for n in into]
+    assert {len(n) for n in every} == {NONCE_BYTES}
+    assert len(set(every)) == len(every) == 12 * Nonces.BLOCK
+    parent_next = nonces.take()
+    nonces._forget()  # what a forked child runs: it must not reuse its parent's block
+    assert nonces.take() != parent_next
+
+
 def test_tokens_are_stable_and_keyed() -> None:
     assert token(PEPPER, "email:a@b.c") == token(PEPPER, "email:a@b.c")
     assert token(PEPPER, "email:a@b.c") != token(b"q" * 32, "email:a@b.c")
     assert "a@b.c" not in token(PEPPER, "email:a@b.c")
+    sealer = Sealer(KeyStoreTwin(), PEPPER)  # remembers tokens: the same ones
+    assert (
+        sealer.token("email:a@b.c") == sealer.token("email:a@b.c") == token(PEPPER, "email:a@b.c")
+    )
 
 
 # -- the wire -------------------------------------------------------------------------
@@ -219,3 +255,15 @@ def test_live_with_an_erasure_equals_a_rebuild_that_cannot_open_the_boxes() -> N
     assert live.tables() == rebuilt.tables()
     assert [t.customer_id for t in live.timeline.values()] == ["c-ben"]
     assert sum(live.channel_daily.values()) == 4  # her two calls, his, the erasure
+
+
+@settings(max_examples=100, deadline=None)
+@given(data=st.data(), event_type=st.sampled_from(sorted(REGISTRY.known_types())))
+def test_an_event_is_parsed_for_sealing_whenever_it_has_a_field_to_seal(
+    data: st.DataObject, event_type: str
+) -> None:
+    """The sealer parses an event only if `_carries_personal` says so: it must never say no
+    to an event whose wire form holds a field `split_personal` takes."""
+    event = data.draw(events(event_type))
+    if split_personal(orjson.loads(encode_event(event))):
+        assert _carries_personal(event)
