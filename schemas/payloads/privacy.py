@@ -27,7 +27,9 @@ class CustomerErased(Payload):
 
     reason: Name = Field(description="Why, as the privacy team records it (a ticket number).")
     identifiers: int = Field(
-        ge=0, description="How many identifiers of the customer are suppressed from now on."
+        ge=0,
+        le=1_000_000,
+        description="How many identifiers of the customer are suppressed from now on.",
     )
 
     def summary(self) -> str:
