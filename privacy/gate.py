@@ -18,16 +18,13 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from privacy.crypto import token
+from privacy.crypto import Tokens
 from privacy.keystore import ERASURE_LOCK, SCHEMA
-
-_MAX_CACHED_TOKENS = 1_000_000
 
 
 class SuppressionGate:
     def __init__(self, pepper: bytes) -> None:
-        self.pepper = pepper
-        self._tokens: dict[str, str] = {}
+        self._token = Tokens(pepper)
 
     def confirmed_erasures(self, conn: sa.Connection, event_ids: Sequence[Any]) -> set[Any]:
         if not event_ids:
@@ -59,11 +56,3 @@ class SuppressionGate:
         if not hit:
             return set()
         return {event_id for event_id, tokens in by_event.items() if hit.intersection(tokens)}
-
-    def _token(self, node: str) -> str:
-        found = self._tokens.get(node)
-        if found is None:
-            if len(self._tokens) >= _MAX_CACHED_TOKENS:
-                self._tokens.clear()
-            found = self._tokens[node] = token(self.pepper, node)
-        return found

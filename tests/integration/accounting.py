@@ -19,6 +19,7 @@ from infra import bootstrap
 from infra.settings import Settings
 from projections.postgres.population import PopulationScorer
 from projections.postgres.store import make_engine
+from schemas import Envelope
 from streams.redrive import ParkedRecord, read_parked
 from tests.integration.projection_snapshot import positions_total
 from tests.support import topic_size, wait_for
@@ -32,6 +33,23 @@ class Ledger:
     @property
     def parked_ids(self) -> set[uuid.UUID]:
         return {uuid.UUID(p.event_id) for p in self.parked if p.event_id}
+
+
+def publish_sealed(settings: Settings, events: Iterable[Envelope]) -> set[uuid.UUID]:
+    """As producers publish: personal fields sealed (the worker opens them, faults or not)."""
+    events = list(events)
+    with bootstrap.publisher(settings) as publisher:
+        publisher.publish_all(events)
+    return {e.event_id for e in events}
+
+
+def stored_total(settings: Settings, schema: str = "core_v1") -> int:
+    """How many records the worker has stored (the sum of its positions)."""
+    engine = make_engine(settings.db_url)
+    try:
+        return positions_total(engine, schema)
+    finally:
+        engine.dispose()
 
 
 def ledger(settings: Settings, schema: str = "core_v1") -> Ledger:

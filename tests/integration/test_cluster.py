@@ -36,8 +36,7 @@ from projections.postgres.store import make_engine
 from schemas import Envelope
 from streams import kafka_clients
 from tests.conftest import local_services
-from tests.integration.accounting import assert_accounted, wait_drained
-from tests.integration.projection_snapshot import positions_total
+from tests.integration.accounting import assert_accounted, stored_total, wait_drained
 from tests.support import running_worker, topic_size, wait_for
 
 pytestmark = pytest.mark.integration
@@ -105,12 +104,7 @@ class Flow(threading.Thread):
         return {event_id for _, event_id in self.acked}
 
 
-def _progress(settings: Settings) -> int:
-    engine = make_engine(settings.db_url)
-    try:
-        return positions_total(engine, "core_v1")
-    finally:
-        engine.dispose()
+_progress = stored_total
 
 
 def _partitions(settings: Settings) -> list[dict]:

@@ -32,8 +32,13 @@ from projections.postgres import views
 from projections.postgres.store import create_schema, make_engine
 from schemas import Envelope, encode_event
 from tests.conftest import ServiceControl
-from tests.integration.accounting import assert_accounted, wait_drained
-from tests.integration.projection_snapshot import positions_total, projected_count
+from tests.integration.accounting import (
+    assert_accounted,
+    publish_sealed,
+    stored_total,
+    wait_drained,
+)
+from tests.integration.projection_snapshot import projected_count
 from tests.support import free_port, running_worker, wait_for
 from tests.workload import mixed_events
 
@@ -49,21 +54,15 @@ def _simulated(count: int, customers: int, seed: int) -> list[Envelope]:
     return list(itertools.islice(simulate(customers=customers, seed=seed), count))
 
 
-def _publish(settings: Settings, events: list[Envelope]) -> set[uuid.UUID]:
-    """As producers publish: personal fields sealed (the worker opens them, faults or not)."""
-    with bootstrap.publisher(settings) as publisher:
-        publisher.publish_all(events)
-    return {e.event_id for e in events}
+_publish = publish_sealed
 
 
 def _progress(settings: Settings) -> int:
-    engine = make_engine(settings.db_url)
+    """Stored records, or -1 while PostgreSQL does not answer."""
     try:
-        return positions_total(engine, "core_v1")
+        return stored_total(settings)
     except sa.exc.OperationalError:
         return -1
-    finally:
-        engine.dispose()
 
 
 def _time_to_progress(settings: Settings, since: int, *, timeout: float) -> float:

@@ -11,31 +11,26 @@ from pathlib import Path
 
 import pytest
 
-from infra import bootstrap
 from infra.settings import Settings
 from producers.simulator import simulate
-from tests.integration.accounting import assert_accounted, wait_drained
-from tests.integration.projection_snapshot import positions_total
+from tests.integration.accounting import (
+    assert_accounted,
+    publish_sealed,
+    stored_total,
+    wait_drained,
+)
 from tests.support import running_worker, wait_for
 
 pytestmark = pytest.mark.integration
 
 
 def _publish(settings: Settings, count: int, seed: int) -> set[uuid.UUID]:
-    events = list(itertools.islice(simulate(customers=count // 10, seed=seed), count))
-    with bootstrap.publisher(settings) as publisher:
-        publisher.publish_all(events)
-    return {e.event_id for e in events}
+    return publish_sealed(
+        settings, itertools.islice(simulate(customers=count // 10, seed=seed), count)
+    )
 
 
-def _progress(settings: Settings) -> int:
-    from projections.postgres.store import make_engine
-
-    engine = make_engine(settings.db_url)
-    try:
-        return positions_total(engine, "core_v1")
-    finally:
-        engine.dispose()
+_progress = stored_total
 
 
 def _members_that_projected(log: str) -> set[str]:
