@@ -12,6 +12,7 @@ COPY privacy privacy
 COPY infra infra
 COPY collector collector
 COPY readapi readapi
+COPY observability observability
 COPY bench bench
 RUN pip install --no-cache-dir .
 ENTRYPOINT ["rapport"]

@@ -32,6 +32,7 @@ from collector.errors import (
     Unavailable,
 )
 from collector.ingest import Ingestor
+from collector.metrics import CollectorMetrics
 from collector.provenance import DEFAULT_MAX_FUTURE_SKEW, Provenance
 from collector.rapport_events import parse_events
 from collector.ratelimit import RateLimiter, retry_after_seconds
@@ -68,6 +69,7 @@ class CollectorDeps:
     limiter: RateLimiter = field(default_factory=RateLimiter)
     # name → probe that returns True when that dependency answers (blocking; run in a thread)
     readiness: dict[str, Callable[[], bool]] = field(default_factory=dict)
+    metrics: CollectorMetrics = field(default_factory=CollectorMetrics)
     on_shutdown: Callable[[], None] = lambda: None
 
 
@@ -118,6 +120,7 @@ def create_app(deps: CollectorDeps) -> FastAPI:
         default_response_class=ORJSONResponse,
     )
     app.state.deps = deps
+    deps.metrics.install(app)
 
     @app.exception_handler(CollectorError)
     async def _error(_: Request, exc: Exception) -> JSONResponse:

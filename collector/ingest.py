@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from collector.errors import InvalidEvents, RequestTooLarge, Unavailable
@@ -26,9 +27,16 @@ class IngestLimits:
 
 
 class Ingestor:
-    def __init__(self, publisher: Publisher, limits: IngestLimits) -> None:
+    def __init__(
+        self,
+        publisher: Publisher,
+        limits: IngestLimits,
+        on_acknowledged: Callable[[int, float], None] = lambda events, seconds: None,
+    ) -> None:
         self.publisher = publisher
         self.limits = limits
+        # Told (events, seconds from send to the last acknowledgement) per request.
+        self.on_acknowledged = on_acknowledged
 
     async def ingest(self, events: Sequence[Envelope]) -> int:
         """Publish `events`; return when all are acknowledged (raise if any is not)."""
@@ -43,8 +51,10 @@ class Ingestor:
         if not encoded:
             return 0
         # send() blocks while Kafka has given no metadata yet; keep that off the event loop.
+        began = time.perf_counter()
         deliveries = await asyncio.to_thread(self._send_all, encoded)
         await self._acknowledged(deliveries)
+        self.on_acknowledged(len(deliveries), time.perf_counter() - began)
         return len(deliveries)
 
     def _encode_all(self, events: Sequence[Envelope]) -> list[EncodedEvent]:

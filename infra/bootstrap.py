@@ -363,6 +363,7 @@ def collector_app(settings: Settings) -> FastAPI:
     """The HTTP collector. Needs PostgreSQL now; Kafka may come later (503 until then)."""
     from collector.app import CollectorDeps, RequestLimits, create_app
     from collector.ingest import IngestLimits, Ingestor
+    from collector.metrics import CollectorMetrics
     from collector.segment import TrackMapping
     from collector.sources import CachedKeys
     from infra.kafka import broker_answers
@@ -397,6 +398,7 @@ def collector_app(settings: Settings) -> FastAPI:
         finally:
             store.engine.dispose()
 
+    metrics = CollectorMetrics()
     deps = CollectorDeps(
         keys=CachedKeys(store, ttl_s=settings.collector_key_cache_s),
         ingestor=Ingestor(
@@ -405,7 +407,9 @@ def collector_app(settings: Settings) -> FastAPI:
                 max_event_bytes=settings.collector_max_event_bytes,
                 ack_timeout_s=settings.collector_ack_timeout_s,
             ),
+            on_acknowledged=metrics.acknowledged,
         ),
+        metrics=metrics,
         mapping=TrackMapping.load(settings.collector_track_mapping),
         limits=RequestLimits(
             max_body_bytes=settings.collector_max_body_bytes,

@@ -17,6 +17,7 @@ from infra import (
     cli_privacy,
     cli_query,
     cli_replay,
+    cli_status,
 )
 from infra.schemas_cli import schemas_app
 from infra.settings import Settings
@@ -143,10 +144,21 @@ def worker(
         args = ["--batch-size", str(batch_size), "--loglevel", loglevel]
         raise typer.Exit(run_group(settings, count, args))
 
+    from observability.logs import logging_config
     from streams.worker import run_worker
 
     config = bootstrap.worker_config(settings, batch_size=batch_size, member=member)
-    run_worker(bootstrap.worker_app(settings, config), config, loglevel=loglevel)
+    run_worker(
+        bootstrap.worker_app(settings, config),
+        config,
+        loglevel=loglevel,
+        logging_config=logging_config(settings.log_format, _faust_level(loglevel)),
+    )
+
+
+def _faust_level(loglevel: str) -> str:
+    """faust's short level names as logging's."""
+    return {"crit": "critical", "warn": "warning"}.get(loglevel, loglevel)
 
 
 @app.command()
@@ -169,6 +181,7 @@ cli_replay.register(app, out, _settings)
 cli_identity.register(app, out, _settings)
 cli_privacy.register(app, out, _settings)
 cli_access.register(app, out, _settings)
+cli_status.register(app, out, _settings)
 # Commands of packages that build on this one (`rapport bench`) register themselves
 # through the `rapport.commands` entry point, so this package never imports them.
 for command in entry_points(group="rapport.commands"):

@@ -48,7 +48,16 @@ def collector(
     app = bootstrap.collector_app(settings)
     host, port = host or settings.collector_host, port or settings.collector_port
     err.print(f"collector on http://{host}:{port} (docs: /docs) → {settings.topic}")
-    uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)
+    from observability.logs import logging_config
+
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_level=log_level,
+        access_log=False,
+        log_config=logging_config(settings.log_format, log_level) or uvicorn.config.LOGGING_CONFIG,
+    )
 
 
 @sources_app.command("add")

@@ -304,4 +304,13 @@ def register(app: typer.Typer, out: Console, settings_factory: Any) -> None:
         # score of a 10k-event customer: p99 78 -> 28 ms).
         gc.collect()
         gc.freeze()
-        uvicorn.run(app, host=host, port=port, log_level="warning")
+        from observability.logs import logging_config
+
+        uvicorn.run(
+            app,
+            host=host,
+            port=port,
+            log_level="warning",
+            log_config=logging_config(settings.log_format, "warning")
+            or uvicorn.config.LOGGING_CONFIG,
+        )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -78,6 +79,11 @@ class Settings(BaseSettings):
         default=None,
         description="Serve the worker's GET /healthz on 127.0.0.1 at this port; unset = none. "
         "Member i of a worker group serves on this port + i.",
+    )
+    log_format: Literal["text", "json"] = Field(
+        default="text",
+        description="text, or json: one JSON object per line for a log shipper (worker, "
+        "collector, read API).",
     )
     worker_processes: int | None = Field(
         default=None,
@@ -243,6 +249,7 @@ class Settings(BaseSettings):
             "RAPPORT_TOPIC_PARTITIONS": str(self.topic_partitions),
             "RAPPORT_KAFKA_BROKERS": str(self.kafka_brokers),
             "RAPPORT_CONSUMER_GROUP": self.consumer_group,
+            "RAPPORT_LOG_FORMAT": self.log_format,
             "RAPPORT_WORKER_STALL_TIMEOUT_S": str(self.worker_stall_timeout_s),
             "RAPPORT_SCORES_EVERY_S": str(self.scores_every_s),
             "RAPPORT_CONTACT_OPT_IN_PURPOSES": self.contact_opt_in_purposes,

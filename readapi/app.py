@@ -4,9 +4,10 @@ HTTP status codes live here and only here: CustomerNotFound -> 404, InvalidQuery
 malformed parameters -> 400 naming the parameter, no valid API key -> 401, a key whose role
 may not use the route -> 403 naming the roles that may.
 
-Every route but /healthz needs `Authorization: Bearer <API key>` (readapi/keys.py). An
-agent reads one customer at a time in full; an analyst the same routes and the aggregates,
-with personal data masked (readapi/masking.py); an admin manages keys and reads nothing.
+Every route but /healthz, /readyz and /metrics needs `Authorization: Bearer <API key>`
+(readapi/keys.py). An agent reads one customer at a time in full; an analyst the same
+routes and the aggregates, with personal data masked (readapi/masking.py); an admin manages
+keys and reads nothing.
 """
 
 from __future__ import annotations
@@ -22,10 +23,11 @@ from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 
+from observability.http import HttpMetrics
 from projections.contact_policy import DEFAULT_CONTACT_RULES, ContactRules
 from projections.errors import CustomerNotFound, InvalidQuery
 from projections.identity import DEFAULT_RULES, IdentityRules
-from projections.postgres import queries
+from projections.postgres import queries, views
 from projections.postgres.contact_policy import contact_decision, contact_violations
 from projections.postgres.identity import identity_of
 from projections.query_time import parse_as_of, parse_instant
@@ -175,9 +177,31 @@ def create_app(
             status_code=400,
         )
 
+    HttpMetrics("api").install(app)
+
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict[str, str]:
+        """The process answers (no database needed)."""
         return {"status": "ok"}
+
+    @app.get("/readyz", tags=["health"])
+    def readyz() -> JSONResponse:
+        """PostgreSQL answers and a projection version is active: queries can be served
+        (else 503, naming what is missing)."""
+        try:
+            with engine.connect() as conn:
+                active = views.active_schema(conn)
+        except sa.exc.SQLAlchemyError as exc:
+            return JSONResponse(
+                {"status": "not ready", "database": f"unreachable: {type(exc).__name__}"},
+                status_code=503,
+            )
+        if active is None:
+            return JSONResponse(
+                {"status": "not ready", "database": "ok", "active_version": None},
+                status_code=503,
+            )
+        return JSONResponse({"status": "ready", "database": "ok", "active_version": active})
 
     @app.get("/v1/customers/{customer_id}/timeline", tags=["customers"])
     def timeline(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -38,7 +39,12 @@ class Health:
     projected: int = 0
     parked: int = 0
     retries: int = 0
+    retries_by_dependency: Counter[str] = field(default_factory=Counter)
     last_error: str | None = None
+    last_error_at: datetime | None = None
+    # Set once the consumer has joined its group and been given partitions (or none):
+    # until then the worker is alive but not ready (`/readyz`).
+    assigned: bool = False
     _waiting: _Waiting | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -47,7 +53,9 @@ class Health:
         now = time.monotonic()
         with self._lock:
             self.retries += 1
+            self.retries_by_dependency[what] += 1
             self.last_error = f"{what}: {reason}"
+            self.last_error_at = datetime.now(UTC)
             w = self._waiting
             if w is None or w.what != what:
                 self._waiting = _Waiting(what, reason, now, now)
@@ -83,6 +91,11 @@ class Health:
             )
 
     @property
+    def ready(self) -> bool:
+        """Joined its group and waiting for nothing: what `/readyz` answers."""
+        return self.assigned and self._waiting is None
+
+    @property
     def is_waiting(self) -> bool:
         return self._waiting is not None
 
@@ -114,4 +127,6 @@ class Health:
                 "parked": self.parked,
                 "retries": self.retries,
                 "last_error": self.last_error,
+                "last_error_at": self.last_error_at.isoformat() if self.last_error_at else None,
+                "assigned": self.assigned,
             }

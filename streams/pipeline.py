@@ -28,8 +28,11 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
 from kafka.errors import KafkaError
@@ -168,6 +171,13 @@ class BatchOutcome:
     redelivered: int = 0  # records below the stored position: already done
     parked: int = 0  # records parked in the dead-letter topic by this batch
     parked_before: int = 0  # records found parked already (by the live worker, or earlier)
+    # For the worker's metrics: events stored per type (parked and redelivered records left
+    # out), records parked per (stage, error type), each committed transaction's seconds.
+    stored_by_type: Counter[str] = field(default_factory=Counter)
+    parked_by_reason: Counter[tuple[str, str]] = field(default_factory=Counter)
+    transaction_seconds: list[float] = field(default_factory=list)
+    newest_received: datetime | None = None  # the latest received_at among those stored
+    _parked_at: set[tuple[str, int, int]] = field(default_factory=set)
 
     def add(self, result: BatchResult) -> None:
         self.projected += result.projected
@@ -233,6 +243,16 @@ class BatchPipeline:
             batch = [self._positioned(r, decoded, outcome) for r, decoded in fresh]
             by_position = {(r.topic, r.partition, r.offset): r for r, _ in fresh}
             self._store(batch, by_position, log_starts, outcome)
+            kept = [
+                p.event
+                for p in batch
+                if p.event is not None
+                and (p.topic, p.partition, p.offset) not in outcome._parked_at
+            ]
+            outcome.stored_by_type.update(e.type for e in kept)
+            outcome.newest_received = max(
+                (e.received_at for e in kept if e.received_at is not None), default=None
+            )
         except BaseException:
             self._stored_next.clear()  # ask the database next time
             raise
@@ -296,7 +316,9 @@ class BatchPipeline:
     ) -> None:
         while True:
             try:
+                began = time.perf_counter()
                 outcome.add(self.batches.apply_batch(batch, log_starts=log_starts))
+                outcome.transaction_seconds.append(time.perf_counter() - began)
                 return
             except (PositionGap, PipelineStopped):
                 raise
@@ -355,8 +377,10 @@ class BatchPipeline:
                 stage=stage,
             )
 
+        outcome._parked_at.add((record.topic, record.partition, record.offset))
         if self._until_done(park, what="the dead-letter topic", retry_on=(DeadLetterFailed,)):
             outcome.parked += 1
+            outcome.parked_by_reason[(stage, error_type)] += 1
         else:
             outcome.parked_before += 1
 

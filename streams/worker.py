@@ -37,6 +37,8 @@ from aiokafka.structs import OffsetAndMetadata
 from aiokafka.structs import TopicPartition as KafkaTopicPartition
 from faust.transport.drivers.aiokafka import Consumer as AIOKafkaConsumer
 
+from observability.exposition import METRICS_MEDIA_TYPE, scrape
+from observability.worker import WorkerMetrics
 from projections.errors import PositionGap
 from projections.store import ProjectionStore
 from streams.deadletter import DeadLetterWriter
@@ -112,6 +114,7 @@ def build_app(
         value_serializer="raw",
     )
     health = Health()
+    metrics = WorkerMetrics(health)
     pipeline = BatchPipeline(store, dead_letters, kafka_log.log_starts, health, unsealer=unsealer)
     fetched = Fetched(limit=FETCHES_AHEAD * config.batch_size)
     # faust's types leave these untyped or too narrow: the casts stop at this boundary.
@@ -121,6 +124,7 @@ def build_app(
 
     async def _log_assignment(app: faust.App, assigned: set[Any], **_: Any) -> None:
         names = sorted(f"{tp.topic}/{tp.partition}" for tp in assigned if tp.topic == config.topic)
+        health.assigned = True
         log.info("assigned partitions: %s", ",".join(names) or "(none)")
 
     # Records fetched for a partition this worker has just lost stay in `fetched`: storing
@@ -133,10 +137,12 @@ def build_app(
 
     async def _store(prepared: Prepared) -> None:
         nonlocal committing
+        began = time.perf_counter()
         try:
             outcome = await asyncio.to_thread(pipeline.store, prepared)
         except PositionGap as gap:
             _exit(EXIT_BEHIND, f"the database is behind the log ({gap}); restart to re-read")
+        metrics.observe_batch(outcome, time.perf_counter() - began, len(prepared.records))
         log.info(
             "projected %d new events (%d duplicate event_ids, %d redelivered records, %d parked)",
             outcome.projected,
@@ -183,7 +189,9 @@ def build_app(
             heads, positions = await asyncio.to_thread(_heads_and_positions, config.topic)
         except Exception:  # a service does not answer: that is not a stall, and the
             return  # pipeline waits for it (and says so) as soon as a batch needs it
-        watched = {k for k in mine if k[0] == config.topic} or set(heads)
+        owned = {k for k in mine if k[0] == config.topic}
+        metrics.observe_lag(heads, positions, owned)
+        watched = owned or set(heads)
         if stalls := watchdog.observe(time.monotonic(), positions, heads, watched):
             _exit(
                 EXIT_STALLED,
@@ -211,8 +219,21 @@ def build_app(
 
         @app.page("/healthz")
         async def healthz(web: faust.web.View, request: faust.web.Request) -> faust.web.Response:
-            snapshot = health.snapshot()
-            return web.json(snapshot, status=200 if snapshot["status"] == "ok" else 503)
+            """Alive: the event loop answers. A wait for PostgreSQL is not a reason to
+            restart the worker (it resumes by itself), so it shows in /readyz only."""
+            return web.json(health.snapshot(), status=200)
+
+        @app.page("/readyz")
+        async def readyz(web: faust.web.View, request: faust.web.Request) -> faust.web.Response:
+            """Ready: joined the group and waiting for nothing (else 503, saying why)."""
+            return web.json(health.snapshot(), status=200 if health.ready else 503)
+
+        @app.page("/metrics")
+        async def metrics_page(
+            web: faust.web.View, request: faust.web.Request
+        ) -> faust.web.Response:
+            # aiohttp takes the charset apart from the content type.
+            return web.text(scrape(metrics.registry).decode(), content_type=METRICS_MEDIA_TYPE)
 
     async def _release(app: faust.App, **_: Any) -> None:
         pipeline.stop.set()
@@ -353,8 +374,15 @@ def _exit(code: int, why: str) -> NoReturn:
     os._exit(code)
 
 
-def run_worker(app: faust.App, config: WorkerConfig, *, loglevel: str = "warn") -> None:
-    """Run `app` in the foreground until SIGTERM (or an exit code above)."""
+def run_worker(
+    app: faust.App,
+    config: WorkerConfig,
+    *,
+    loglevel: str = "warn",
+    logging_config: dict[str, Any] | None = None,
+) -> None:
+    """Run `app` in the foreground until SIGTERM (or an exit code above); `logging_config`
+    (a dictConfig) replaces faust's text logs."""
     config.data_dir.mkdir(parents=True, exist_ok=True)  # faust creates only the last level
-    worker = faust.Worker(app, loglevel=loglevel, quiet=True)
+    worker = faust.Worker(app, loglevel=loglevel, quiet=True, logging_config=logging_config)
     worker.execute_from_commandline()

@@ -19,7 +19,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import astuple, fields
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
 
 import orjson
@@ -582,14 +582,20 @@ def _fold_score_state(conn: sa.Connection, t: Tables, entries: list[TimelineEntr
 
 def _advance(conn: sa.Connection, t: Tables, fresh: Sequence[PositionedEvent]) -> None:
     next_offsets: dict[tuple[str, int], int] = {}
+    newest: dict[tuple[str, int], datetime] = {}
     for r in fresh:
         key = (r.topic, r.partition)
         next_offsets[key] = max(next_offsets.get(key, 0), r.offset + 1)
+        received = r.event.received_at if r.event is not None else None
+        if received is not None and (key not in newest or received > newest[key]):
+            newest[key] = received
     insert_rows(
         conn,
         t.positions,
-        ("topic", "partition", "next_offset"),
-        [(t, n, o) for (t, n), o in sorted(next_offsets.items())],
+        ("topic", "partition", "next_offset", "last_received_at"),
+        [(t, n, o, newest.get((t, n))) for (t, n), o in sorted(next_offsets.items())],
         on_conflict="(topic, partition) DO UPDATE "
-        "SET next_offset = greatest(positions.next_offset, EXCLUDED.next_offset)",
+        "SET next_offset = greatest(positions.next_offset, EXCLUDED.next_offset), "
+        "stored_at = now(), "
+        "last_received_at = greatest(positions.last_received_at, EXCLUDED.last_received_at)",
     )

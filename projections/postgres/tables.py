@@ -121,6 +121,10 @@ def build_tables(schema: str) -> Tables:
         sa.Column("topic", sa.Text, primary_key=True),
         sa.Column("partition", sa.Integer, primary_key=True),
         sa.Column("next_offset", sa.BigInteger, nullable=False),
+        # For `rapport status` and the freshness alerts: when the partition last advanced,
+        # and the newest arrival (received_at) among the events it has projected.
+        sa.Column("stored_at", sa.DateTime(timezone=True), server_default=sa.text("now()")),
+        sa.Column("last_received_at", sa.DateTime(timezone=True)),
     )
     # Every customer's scores as of the population's day (its end, inclusive), kept
     # current by the population scorer: a customer is rescored when one of its keys
