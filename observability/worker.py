@@ -137,6 +137,16 @@ class WorkerMetrics:
                 self.lag.labels(key[0], str(key[1])).set(behind)
         self.lag_observed.set(time.time())
 
+    def observe_positions(
+        self, heads: Mapping[PartitionKey, int | None], positions: Mapping[PartitionKey, int]
+    ) -> None:
+        """After a batch: the lag of its partitions against the last head the consumer
+        fetched (between two watchdog rounds, which measure every owned partition)."""
+        for key, position in positions.items():
+            head = heads.get(key)
+            if head is not None:
+                self.lag.labels(key[0], str(key[1])).set(max(0, head - position))
+
     def _freshness(self) -> float:
         if self._newest_received is None:
             return 0.0

@@ -27,7 +27,7 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn, cast
@@ -36,6 +36,7 @@ import faust
 from aiokafka.structs import OffsetAndMetadata
 from aiokafka.structs import TopicPartition as KafkaTopicPartition
 from faust.transport.drivers.aiokafka import Consumer as AIOKafkaConsumer
+from faust.types import TP
 
 from observability.exposition import METRICS_MEDIA_TYPE, scrape
 from observability.worker import WorkerMetrics
@@ -143,6 +144,8 @@ def build_app(
         except PositionGap as gap:
             _exit(EXIT_BEHIND, f"the database is behind the log ({gap}); restart to re-read")
         metrics.observe_batch(outcome, time.perf_counter() - began, len(prepared.records))
+        stored = _next_offsets(prepared.records)
+        metrics.observe_positions({key: _highwater(app, key) for key in stored}, stored)
         log.info(
             "projected %d new events (%d duplicate event_ids, %d redelivered records, %d parked)",
             outcome.projected,
@@ -315,6 +318,23 @@ def _batch_consumer(
             return {**committed, **offsets}
 
     return BatchConsumer
+
+
+def _next_offsets(records: Sequence[LogRecord]) -> dict[PartitionKey, int]:
+    found: dict[PartitionKey, int] = {}
+    for r in records:
+        key = (r.topic, r.partition)
+        found[key] = max(found.get(key, 0), r.offset + 1)
+    return found
+
+
+def _highwater(app: faust.App, key: PartitionKey) -> int | None:
+    """The partition's end as of the consumer's last fetch (None: not fetched yet)."""
+    try:
+        head = app.consumer.highwater(TP(*key))
+    except Exception:  # the partition moved to another member meanwhile
+        return None
+    return head if isinstance(head, int) else None
 
 
 def _ignore_outcome(future: asyncio.Future[None]) -> None:

@@ -63,6 +63,20 @@ def wait_for(
         time.sleep(interval)
 
 
+def scrape(url: str) -> dict[tuple[str, tuple[str, ...]], float]:
+    """A Prometheus /metrics page as {(sample name, label values in order): value}."""
+    import httpx
+    from prometheus_client.parser import text_string_to_metric_families
+
+    response = httpx.get(url, timeout=5)
+    response.raise_for_status()
+    return {
+        (sample.name, tuple(sample.labels.values())): sample.value
+        for family in text_string_to_metric_families(response.text)
+        for sample in family.samples
+    }
+
+
 def free_port() -> int:
     import socket
 

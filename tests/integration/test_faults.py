@@ -39,7 +39,7 @@ from tests.integration.accounting import (
     wait_drained,
 )
 from tests.integration.projection_snapshot import projected_count
-from tests.support import free_port, running_worker, wait_for
+from tests.support import free_port, running_worker, scrape, wait_for
 from tests.workload import mixed_events
 
 pytestmark = pytest.mark.integration
@@ -77,11 +77,14 @@ def _time_to_progress(settings: Settings, since: int, *, timeout: float) -> floa
 
 
 def _health(port: int) -> dict:
+    """The worker's /readyz answer (503 while it waits for a dependency); its /healthz
+    answers 200 all along, since waiting is no reason to restart it."""
     try:
-        response = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
+        response = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2)
+        alive = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code
     except httpx.HTTPError:
         return {}
-    return {"http": response.status_code, **response.json()}
+    return {"http": response.status_code, "alive": alive, **response.json()}
 
 
 @PROCESSES
@@ -272,6 +275,7 @@ def test_a_dead_letter_write_that_fails_holds_the_batch(
             what="the worker to say it waits for the dead-letter topic",
         )
         assert status["http"] == 503 and s.dlq_topic in status["reason"]
+        assert status["alive"] == 200
         time.sleep(3)
         assert _progress(s) <= 60, "records after the unparkable one were stored"
         if fault == "missing":
@@ -282,6 +286,12 @@ def test_a_dead_letter_write_that_fails_holds_the_batch(
         wait_drained(s, timeout=60)
         assert _health(port)["status"] == "ok"
         assert worker.poll() is None
+        metrics = scrape(f"http://127.0.0.1:{port}/metrics")
+        parked = {
+            k[1]: v for k, v in metrics.items() if k[0] == "rapport_worker_dead_letters_total"
+        }
+        assert [stage for stage, _ in parked] == ["decode"] and sum(parked.values()) == 1
+        assert metrics[("rapport_worker_retries_total", ("the dead-letter topic",))] > 0
     admin.close()
     book = assert_accounted(s, {e.event_id for e in good})
     assert [p.value for p in book.parked] == [garbage]
@@ -320,6 +330,9 @@ def test_postgres_refusing_writes_for_a_while(
             what="the worker to say it waits for PostgreSQL",
         )
         assert "read-only" in status["reason"]
+        metrics = scrape(f"http://127.0.0.1:{port}/metrics")
+        assert metrics[("rapport_worker_waiting", ())] == 1
+        assert metrics[("rapport_worker_retries_total", ("PostgreSQL",))] > 0
         at_refusal = _progress(s)
         time.sleep(3)
         assert _progress(s) == at_refusal
