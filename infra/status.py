@@ -140,10 +140,7 @@ def _projection_side(settings: Settings, status: Status, ends: dict[int, int] | 
         return
     try:
         with engine.connect() as conn:
-            registry = conn.execute(
-                sa.text("SELECT to_regclass(:t)"), {"t": views.VERSIONS_TABLE}
-            ).scalar_one()
-            active = views.active_schema(conn) if registry else None
+            active = views.active_schema_if_any(conn)
             rows = []
             if active is not None:
                 p = build_tables(active).positions

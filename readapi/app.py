@@ -190,7 +190,7 @@ def create_app(
         (else 503, naming what is missing)."""
         try:
             with engine.connect() as conn:
-                active = views.active_schema(conn)
+                active = views.active_schema_if_any(conn)
         except sa.exc.SQLAlchemyError as exc:
             return JSONResponse(
                 {"status": "not ready", "database": f"unreachable: {type(exc).__name__}"},

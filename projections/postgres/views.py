@@ -131,6 +131,14 @@ def active_schema(conn: sa.Connection, *, lock: str | None = None) -> str | None
     ).scalar_one_or_none()
 
 
+def active_schema_if_any(conn: sa.Connection) -> str | None:
+    """The active version's schema, or None also where no version was ever registered (a
+    database the worker has not set up yet)."""
+    if conn.execute(sa.text("SELECT to_regclass(:t)"), {"t": VERSIONS_TABLE}).scalar() is None:
+        return None
+    return active_schema(conn)
+
+
 def register(conn: sa.Connection, schema: str, *, status: str = "building") -> None:
     """Record a version; the first one registered becomes active."""
     ensure_registry(conn)

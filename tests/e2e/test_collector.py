@@ -304,3 +304,27 @@ def _ts(text: str) -> float:
     from datetime import datetime
 
     return datetime.fromisoformat(text).timestamp()
+
+
+def test_metrics_count_requests_by_route_and_status_and_time_kafka_acks(
+    collector: tuple[str, str],
+) -> None:
+    from tests.support import scrape
+
+    base, key = collector
+    auth = httpx.BasicAuth(key, "")
+    assert httpx.post(f"{base}/v1/events", json=_events(5), auth=auth).status_code == 200
+    assert httpx.post(f"{base}/v1/events", json=_events(1), auth=auth).status_code == 200
+    assert httpx.post(f"{base}/v1/events", json=_events(1)).status_code == 401
+    metrics = scrape(f"{base}/metrics")
+    requests = "rapport_collector_requests_total"
+    assert metrics[(requests, ("POST", "/v1/events", "200"))] == 2
+    assert metrics[(requests, ("POST", "/v1/events", "401"))] == 1
+    assert metrics[("rapport_collector_events_accepted_total", ())] == 6
+    # One acknowledgement time per request whose events Kafka stored (not the refused one).
+    assert metrics[("rapport_collector_kafka_ack_seconds_count", ())] == 2
+    assert 0 < metrics[("rapport_collector_kafka_ack_seconds_sum", ())] < 30
+    assert metrics[("rapport_collector_request_seconds_count", ("POST", "/v1/events"))] == 3
+    # A path nobody serves is one series, whatever the path.
+    httpx.get(f"{base}/nothing-here/123")
+    assert scrape(f"{base}/metrics")[(requests, ("GET", "unmatched", "404"))] == 1

@@ -8,6 +8,7 @@ import json
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import httpx
 import pytest
@@ -37,9 +38,14 @@ def _service(status: dict, name: str) -> dict:
 
 
 @contextmanager
-def _worker(settings: Settings, port: int) -> Iterator[None]:
+def _worker(settings: Settings, port: int, log: Path | None = None) -> Iterator[None]:
     with running_worker(
-        settings.model_copy(update={"worker_health_port": port}), "--batch-size", "250"
+        settings.model_copy(update={"worker_health_port": port}),
+        "--batch-size",
+        "250",
+        "--loglevel",
+        "info",
+        log=log,
     ):
         wait_for(
             lambda: _ready(port),
@@ -123,7 +129,15 @@ def test_metrics_move_and_status_shows_lag_until_a_worker_drains_it(
     assert code == 1 and status["lag"] == len(later)
     assert _service(status, "worker")["state"] == "down"
 
-    with _worker(s, free_port()):
+    # For a log shipper: the same worker, logging one JSON object per line.
+    log = s.state_dir / "worker-json.log"
+    with _worker(s.model_copy(update={"log_format": "json"}), free_port(), log):
         wait_drained(s)
         code, status = _status(s)
     assert code == 0 and status["lag"] == 0
+    lines = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+    assert {"time", "level", "logger", "message"} <= set(lines[0])
+    assert any(
+        line["logger"] == "rapport.worker" and line["message"].startswith("projected")
+        for line in lines
+    ), lines[-5:]

@@ -125,3 +125,29 @@ def test_cli_profile_and_timeline_json(projected) -> None:  # type: ignore[no-un
     )
     table = rapport(settings, "profile", "cust-00000")
     assert "Profile of cust-00000" in table.stdout and "Channels" in table.stdout
+
+
+def test_readiness_and_metrics_by_route_template(rapport_settings: Settings) -> None:
+    from tests.support import scrape
+
+    engine = make_engine(rapport_settings)
+    with serving_api(engine) as api:
+        # No projection version yet: alive, but nothing to serve.
+        assert api.anonymous.get("/healthz").status_code == 200
+        not_ready = api.anonymous.get("/readyz")
+        assert not_ready.status_code == 503 and not_ready.json()["active_version"] is None
+        create_schema(engine, "core_v1")
+        ready = api.anonymous.get("/readyz")
+        assert ready.status_code == 200 and ready.json()["active_version"] == "core_v1"
+
+        assert api.agent.get("/v1/customers/cust-00001/profile").status_code == 404
+        assert api.agent.get("/v1/customers/someone@example.com/profile").status_code == 404
+        assert api.anonymous.get("/v1/customers/cust-00001/profile").status_code == 401
+        metrics = scrape(f"{api.base}/metrics")
+    engine.dispose()
+    route = "/v1/customers/{customer_id}/profile"
+    # One series per route template and status: never per customer identifier.
+    assert metrics[("rapport_api_requests_total", ("GET", route, "404"))] == 2
+    assert metrics[("rapport_api_requests_total", ("GET", route, "401"))] == 1
+    assert metrics[("rapport_api_request_seconds_count", ("GET", route))] == 3
+    assert not any("someone@example.com" in str(labels) for _, labels in metrics)
