@@ -77,7 +77,8 @@ class Settings(BaseSettings):
     )
     worker_health_port: int | None = Field(
         default=None,
-        description="Serve the worker's GET /healthz on 127.0.0.1 at this port; unset = none. "
+        description="Serve the worker's GET /healthz, /readyz and /metrics on 127.0.0.1 at "
+        "this port; unset = none. "
         "Member i of a worker group serves on this port + i.",
     )
     log_format: Literal["text", "json"] = Field(

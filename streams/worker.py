@@ -78,7 +78,8 @@ class WorkerConfig:
     session_timeout_s: float = 10.0
     # Exit (EXIT_STALLED) when lag has not drained for this long; see the module docstring.
     stall_timeout_s: float = 120.0
-    # Serve GET /healthz on 127.0.0.1:PORT (faust's web server); None: no HTTP server.
+    # Serve GET /healthz, /readyz and /metrics on 127.0.0.1:PORT (faust's web server);
+    # None: no HTTP server.
     health_port: int | None = None
 
 

@@ -64,14 +64,15 @@ def wait_for(
 
 
 def scrape(url: str) -> dict[tuple[str, tuple[str, ...]], float]:
-    """A Prometheus /metrics page as {(sample name, label values in order): value}."""
+    """A Prometheus /metrics page as {(sample name, label values): value}, the values in
+    the alphabetical order of their labels' names."""
     import httpx
     from prometheus_client.parser import text_string_to_metric_families
 
     response = httpx.get(url, timeout=5)
     response.raise_for_status()
     return {
-        (sample.name, tuple(sample.labels.values())): sample.value
+        (sample.name, tuple(v for _, v in sorted(sample.labels.items()))): sample.value
         for family in text_string_to_metric_families(response.text)
         for sample in family.samples
     }

@@ -290,7 +290,8 @@ def test_a_dead_letter_write_that_fails_holds_the_batch(
         parked = {
             k[1]: v for k, v in metrics.items() if k[0] == "rapport_worker_dead_letters_total"
         }
-        assert [stage for stage, _ in parked] == ["decode"] and sum(parked.values()) == 1
+        # Labels by name: (error_type, stage).
+        assert [stage for _, stage in parked] == ["decode"] and sum(parked.values()) == 1
         assert metrics[("rapport_worker_retries_total", ("the dead-letter topic",))] > 0
     admin.close()
     book = assert_accounted(s, {e.event_id for e in good})
