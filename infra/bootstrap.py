@@ -259,8 +259,8 @@ def rebuilder(
 
 
 def read_api_app(settings: Settings) -> FastAPI:
-    """The HTTP read API over the active projection version; every route but /healthz, /readyz and /metrics
-    needs an API key (`api_keys`)."""
+    """The HTTP read API over the active projection version; every route but /healthz,
+    /readyz and /metrics needs an API key (`api_keys`)."""
     from readapi.app import create_app
     from readapi.keys import CachedApiKeys
 

@@ -8,9 +8,9 @@ member holds a partition, before, during and after a rebalance.
 
 This process only starts the members and ties their lives together, so a supervisor sees
 one worker:
-- member i keeps faust's data under STATE_DIR/worker/member-i and serves /healthz, /readyz and /metrics on
-  RAPPORT_WORKER_HEALTH_PORT + i; only member 0 runs the population scorer (its advisory
-  lock would make the others wait anyway);
+- member i keeps faust's data under STATE_DIR/worker/member-i and serves /healthz,
+  /readyz and /metrics on RAPPORT_WORKER_HEALTH_PORT + i; only member 0 runs the
+  population scorer (its advisory lock would make the others wait anyway);
 - SIGTERM or SIGINT is passed to every member, which commits what it has and stops;
 - a member that exits by itself (a stall, the database behind the log, a crash) takes the
   others down and its exit code becomes the group's, for the supervisor to restart all;
