@@ -43,6 +43,7 @@ import sqlalchemy as sa
 from rich.console import Console
 
 from bench import figures as fig
+from bench.metrics_cost import metrics_cost
 from bench.population_scale import population_at_scale
 from bench.report import machine_line, ratios, table, targets
 from bench.stats import spread
@@ -297,6 +298,15 @@ class Harness(Steps):
             "lag": drain_lag_summary(drains[0].lag, records),
             "lag_per_run": [drain_lag_summary(d.lag, records) for d in drains],
         }
+        cost = metrics_cost(workload.events)
+        # Worker seconds per event at E's median rate, against the metrics' own seconds.
+        cost["share_of_E"] = cost["per_event_s"] * figures["E"]["median"]
+        figures["E"]["metrics"] = cost
+        self.note(
+            f"metrics: {cost['per_batch_s'] * 1e6:,.0f} µs per 1,000-record batch, "
+            f"{cost['share_of_E']:.2%} of E's time per event; a scrape "
+            f"{cost['scrape_s'] * 1e3:.2f} ms"
+        )
         figures["I"] = {
             **spread([float(d.peak_rss) for d in drains]),
             "unit": "bytes",

@@ -217,7 +217,12 @@ def table(results: dict[str, Any]) -> Table:
             _rate(f["E"])
             + f"\nlag {e_lag['verdict']}: {e_lag['start_records']:,} → {e_lag['end']:,}, "
             f"≤ {e_lag['max_deviation_from_steady_drain']:.0%} off a straight line\n"
-            f"(start-up {f['E']['startup_s']['median']:.1f} s, not counted)",
+            f"(start-up {f['E']['startup_s']['median']:.1f} s, not counted)"
+            + (
+                f"\nmetrics: {f['E']['metrics']['share_of_E']:.2%} of the time per event"
+                if "metrics" in f["E"]
+                else ""
+            ),
             f"E/min(C,D) = {r['E/min(C,D)']:.2f}",
             *_verdicts(checks, "E", events),
         ),

@@ -179,6 +179,19 @@ class BatchOutcome:
     newest_received: datetime | None = None  # the latest received_at among those stored
     _parked_at: set[tuple[str, int, int]] = field(default_factory=set)
 
+    def count_stored(self, batch: Sequence[PositionedEvent]) -> None:
+        """Events by type and the newest arrival, of those `batch` stored (not parked)."""
+        parked = self._parked_at
+        kept = [
+            p.event
+            for p in batch
+            if p.event is not None and (p.topic, p.partition, p.offset) not in parked
+        ]
+        self.stored_by_type.update(e.type for e in kept)
+        self.newest_received = max(
+            (e.received_at for e in kept if e.received_at is not None), default=None
+        )
+
     def add(self, result: BatchResult) -> None:
         self.projected += result.projected
         self.duplicates += result.duplicates
@@ -243,16 +256,7 @@ class BatchPipeline:
             batch = [self._positioned(r, decoded, outcome) for r, decoded in fresh]
             by_position = {(r.topic, r.partition, r.offset): r for r, _ in fresh}
             self._store(batch, by_position, log_starts, outcome)
-            kept = [
-                p.event
-                for p in batch
-                if p.event is not None
-                and (p.topic, p.partition, p.offset) not in outcome._parked_at
-            ]
-            outcome.stored_by_type.update(e.type for e in kept)
-            outcome.newest_received = max(
-                (e.received_at for e in kept if e.received_at is not None), default=None
-            )
+            outcome.count_stored(batch)
         except BaseException:
             self._stored_next.clear()  # ask the database next time
             raise

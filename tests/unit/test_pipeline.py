@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 import uuid
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -165,6 +166,24 @@ def test_a_row_the_database_refuses_is_isolated_and_the_rest_of_its_batch_stored
     assert (TOPIC, records[137].partition, records[137].offset) == where  # the poison one
     assert sum(store.inner.stored_positions.values()) == len(events)
     assert store.calls <= 2 + 2 * 9  # halving 300 records: at most two calls per level
+
+
+def test_the_outcome_counts_stored_events_by_type_and_parked_ones_by_reason() -> None:
+    """What the worker's metrics read: a parked event is not counted as projected."""
+    events = mixed_events(customers=10, per_customer=10, seed=4)
+    poison = events[42]
+    store, dlq = FlakyStore(refused_event_ids={poison.event_id}), FakeDeadLetters()
+    outcome = _pipeline(store, dlq).run(_records([*map(encode_event, events), b"{"]))
+
+    expected = Counter(e.type for e in events)
+    expected[poison.type] -= 1
+    assert outcome.stored_by_type == +expected
+    assert outcome.parked_by_reason == {
+        ("database", "FakeDriverError"): 1,
+        ("decode", "DecodeError"): 1,
+    }
+    assert outcome.newest_received == max(e.received_at for e in events if e is not poison)
+    assert len(outcome.transaction_seconds) >= 2  # refused whole, then stored in parts
 
 
 def test_events_a_fold_refuses_are_parked_by_name_without_splitting() -> None:
