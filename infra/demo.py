@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from rich.console import Console
 
 from infra import bootstrap, services
+from infra.cli_status import render as render_status
 from infra.errors import InfraError
 from infra.render import (
     decision_table,
@@ -26,6 +27,7 @@ from infra.render import (
     violations_table,
 )
 from infra.settings import Settings
+from infra.status import collect as collect_status
 from infra.worker_process import WorkerProcess
 from producers.sample import sample_calls
 from producers.simulator import simulate
@@ -104,6 +106,8 @@ def run_demo(
             for table in segment_tables(segments(conn)):
                 console.print(table)
         engine.dispose()
+        console.print("[bold]rapport status[/bold] (what an operator sees; docs/operations.md):")
+        console.print(render_status(collect_status(settings)))
     finally:
         if worker is not None:
             worker.stop()

@@ -254,15 +254,16 @@ def _group_members(settings: Settings) -> list[Worker]:
     for m in (group or {}).get("members", []):
         host = str(m.get("client_host", "")).lstrip("/")
         port = _web_port(str(m.get("member_metadata", "")))
-        ready, last_error = None, None
+        ready, last_error, served = None, None, False
         if port is not None and host in ("127.0.0.1", "localhost", "::1"):
             answer = _get_json(f"http://127.0.0.1:{port}/readyz")
             if answer is not None:
-                ready, last_error = answer[0] == 200, answer[1].get("last_error")
+                ready, last_error, served = answer[0] == 200, answer[1].get("last_error"), True
         workers.append(
             Worker(
                 member=str(m.get("member_id", "")),
-                host=host if port is None else f"{host}:{port}",
+                # faust names a port even when the worker serves none: shown once it answers
+                host=f"{host}:{port}" if served else host,
                 partitions=_assigned(m.get("member_assignment"), settings.topic),
                 ready=ready,
                 last_error=last_error,
