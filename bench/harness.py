@@ -231,6 +231,8 @@ class Harness(Steps):
                 self.note(f"es{n + 1}: {boxes:,} of {records:,} events carry a sealed box")
                 del encoded
                 sealed.append(settings)
+        # Timed here, while the events are still held (E divides by its own time per event).
+        cost = metrics_cost(workload.events)
         workload.release()
         gc.unfreeze()
         gc.collect()
@@ -298,7 +300,6 @@ class Harness(Steps):
             "lag": drain_lag_summary(drains[0].lag, records),
             "lag_per_run": [drain_lag_summary(d.lag, records) for d in drains],
         }
-        cost = metrics_cost(workload.events)
         # Worker seconds per event at E's median rate, against the metrics' own seconds.
         cost["share_of_E"] = cost["per_event_s"] * figures["E"]["median"]
         figures["E"]["metrics"] = cost
