@@ -81,5 +81,9 @@ def render(status: Status) -> Group:
     summary.append(f"Freshness: {freshness}\n")
     summary.append(f"Dead letters: {dead_line}\n", style="yellow" if dead and dead.total else "")
     summary.append(f"Active projection version: {status.active_version or 'none'}\n")
-    summary.append(f"Last error: {status.last_error or 'none'}")
+    probed = any(w.ready is not None for w in status.workers)
+    unknown = (
+        "none" if probed or not status.workers else "not known (no worker serves a health port)"
+    )
+    summary.append(f"Last error: {status.last_error or unknown}")
     return Group(services, lag, summary, workers)
