@@ -201,6 +201,8 @@ def test_agent_finds_a_customer_and_reads_the_page(
         browser.switch_to.active_element.send_keys(Keys.TAB)
     search = browser.switch_to.active_element
     assert search.get_attribute("id") == "q", "the search field is not reachable by Tab"
+    outline = browser.execute_script("return getComputedStyle(document.activeElement).outlineStyle")
+    assert outline not in ("none", ""), "no visible focus on the search field"
     label = browser.find_element(By.CSS_SELECTOR, "label[for=q]")
     assert label.text.strip()
 
@@ -210,6 +212,11 @@ def test_agent_finds_a_customer_and_reads_the_page(
     assert CUSTOMER in browser.find_element(By.TAG_NAME, "h1").text
     identifiers = browser.find_element(By.CSS_SELECTOR, ".identifiers").text
     assert EMAIL in identifiers
+
+    assert browser.execute_script(  # fits the laptop's width: no sideways scrolling
+        "return document.documentElement.scrollWidth <= window.innerWidth"
+    )
+    screenshot(browser, "customer-page")
 
     # The first page: newest first.
     first = rows(browser)
@@ -229,7 +236,7 @@ def test_agent_finds_a_customer_and_reads_the_page(
     payload = browser.find_element(By.CSS_SELECTOR, "#timeline-rows tr details")
     payload.find_element(By.TAG_NAME, "summary").click()
     assert payload.find_element(By.TAG_NAME, "pre").text.startswith("{")
-    screenshot(browser, "customer-page")
+    screenshot(browser, "customer-page-payload")
 
     # "More" adds the next rows in place, no duplicates, until the end.
     while browser.find_elements(By.ID, "more"):
