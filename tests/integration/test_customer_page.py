@@ -15,6 +15,7 @@ import pytest
 
 from infra.bootstrap import engine as make_engine
 from infra.settings import Settings
+from projections.postgres.population import score_population
 from projections.postgres.store import PostgresStore, create_schema
 from projections.store import PositionedEvent
 from schemas import CustomerRef, Envelope
@@ -58,6 +59,8 @@ def seeded(rapport_settings: Settings) -> Iterator[tuple[Settings, list[Envelope
     PostgresStore(engine, "core_v1").apply_batch(
         [PositionedEvent("t", 0, n, e) for n, e in enumerate(events)]
     )
+    # Ranked, as the worker's population scorer would: tiers, RFM bands, top customers.
+    score_population(engine, "core_v1", as_of=max(e.occurred_at for e in events))
     yield rapport_settings, events
     engine.dispose()
 
@@ -294,7 +297,16 @@ def test_analyst_sees_masked_identifiers_value_and_operations(
 
     browser.get(f"{served.base}/ui/value")
     assert browser.find_element(By.TAG_NAME, "h1").text == "Value"
-    assert browser.find_element(By.ID, "tiers-h")
+    tiers = browser.find_elements(By.CSS_SELECTOR, "#tiers-h ~ table tbody th[scope=row]")
+    assert tiers, "no tiers"
+    bands = browser.find_elements(By.CSS_SELECTOR, "#bands-h ~ table tbody tr")
+    assert bands and all(r.find_elements(By.CSS_SELECTOR, "th[scope=row]") for r in bands)
+    top = browser.find_elements(By.CSS_SELECTOR, "#top-h ~ table tbody th[scope=row] a")
+    assert {a.text for a in top} == {"cust-00000", "cust-00001"}
+    screenshot(browser, "value-page")
+    top[0].click()
+    wait_for(lambda: "/ui/customers/cust-0000" in browser.current_url, what="a top customer")
+    assert browser.find_elements(By.CSS_SELECTOR, "#timeline-rows tr")
 
     browser.get(f"{served.base}/ui/operations")
     main = browser.find_element(By.TAG_NAME, "main").text
