@@ -49,6 +49,19 @@ Operations = Callable[[], dict[str, Any]]
 """What the operator page shows: lag, freshness, dead letters, active version, workers (the
 shape `rapport status` reports); called once per request."""
 
+PAGE_HEADERS = {
+    # Personal data: not kept by the browser's cache (no reading it back after sign-out).
+    "Cache-Control": "no-store",
+    # Only this site's script, styles and forms; never inside another site's frame.
+    # Inline styles: the charts' legend colours.
+    "Content-Security-Policy": (
+        "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+}
+
 _HERE = Path(__file__).parent
 _STATIC = {"page.css": "text/css", "page.js": "text/javascript"}
 
@@ -91,6 +104,7 @@ def install(
             "error.html",
             {"viewer": _signed_in(request), "title": "Not for this key", "message": str(exc)},
             status_code=403,
+            headers=PAGE_HEADERS,
         )
 
     app.include_router(
@@ -165,11 +179,15 @@ def _router(
         request: Request, name: str, viewer: ApiKeyRecord | None, status: int = 200, **ctx: Any
     ) -> HTMLResponse:
         return templates.TemplateResponse(
-            request, name, {"viewer": viewer, **ctx}, status_code=status
+            request, name, {"viewer": viewer, **ctx}, status_code=status, headers=PAGE_HEADERS
         )
 
     @router.get("/")
     def root() -> RedirectResponse:
+        return RedirectResponse("/ui/", 303)
+
+    @router.get("/ui")
+    def ui() -> RedirectResponse:
         return RedirectResponse("/ui/", 303)
 
     @router.get("/ui/static/{name}")
@@ -311,7 +329,13 @@ def _router(
         _allow(viewer, Role.ANALYST)
         with request.app.state.engine.connect() as conn:
             segments = queries.segments(conn)
-            top = masking.ranked(queries.top_customers(conn, by=by, n=TOP_N), pseudonym)
+            ranked = queries.top_customers(conn, by=by, n=TOP_N)
+        # A customer known only by a personal identifier shows masked, and a pseudonym
+        # finds no one: such a row has no link.
+        top = [
+            {**shown, "linked": shown["customer_id"] == row["customer_id"]}
+            for row, shown in zip(ranked, masking.ranked(ranked, pseudonym), strict=True)
+        ]
         return page(
             request, "value.html", viewer, segments=segments, top=top, by=by, ranks=queries.TOP_BY
         )

@@ -363,6 +363,9 @@ def test_sign_in_and_forms_over_http(served: ReadApi) -> None:
 
         page = web.get(f"/ui/customers/{CUSTOMER}")
         assert page.status_code == 200 and EMAIL in page.text
+        assert page.headers["cache-control"] == "no-store"
+        assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+        assert web.get("/ui").headers["location"] == "/ui/"
         assert web.get("/ui/customers/nobody").status_code == 404
         assert web.get(f"/ui/customers/{CUSTOMER}", params={"cursor": "junk!"}).status_code == 400
         assert web.get("/ui/static/page.css").status_code == 200
