@@ -89,6 +89,7 @@ def install(
     """Add the pages to `app` (whose state holds `engine` and `keys`)."""
     templates = Jinja2Templates(directory=_HERE / "templates")
     templates.env.filters["pretty"] = _pretty
+    templates.env.filters["without_events"] = _without_events
     templates.env.globals["customer_url"] = customer_url
 
     @app.exception_handler(SignInRequired)
@@ -159,6 +160,11 @@ def customer_url(customer_id: str, **params: Any) -> str:
     """The customer page's address; `params` become the query (lists repeat)."""
     query = urlencode({k: v for k, v in params.items() if v}, doseq=True)
     return f"/ui/customers/{quote(customer_id, safe=':@')}" + (f"?{query}" if query else "")
+
+
+def _without_events(part: Mapping[str, Any]) -> dict[str, Any]:
+    """An explanation without its list of event ids (the page gives their count)."""
+    return {k: v for k, v in part.items() if k != "event_ids"}
 
 
 def _pretty(value: Any) -> str:
@@ -435,7 +441,14 @@ def _customer_view(
     return {
         "profile": profile,
         "scores": {k: v for k, v in scores.items() if k not in _NOT_SCORES},
-        "lineage": scores.get("lineage") or {},
+        "lineage": {
+            **(scores.get("lineage") or {}),
+            **{
+                f"{name} (ranked in the base)": part
+                for name, part in (scores.get("base_lineage") or {}).items()
+                if isinstance(part, dict)
+            },
+        },
         "base": scores.get("base"),
         "figures": figures,
         "types": activity.types(),

@@ -235,6 +235,13 @@ def test_agent_finds_a_customer_and_reads_the_page(
     path = browser.find_element(By.CSS_SELECTOR, "#chart-value svg path.line")
     assert path.get_attribute("d").startswith("M") and " L" in path.get_attribute("d")
 
+    # The scores' explanation, the base's ranking included, on demand.
+    why = [d.text for d in browser.find_elements(By.CSS_SELECTOR, "details.lineage summary")]
+    assert "p_active" in why and "tier (ranked in the base)" in why, why
+    explained = browser.find_element(By.CSS_SELECTOR, "details.lineage")
+    explained.find_element(By.TAG_NAME, "summary").click()
+    assert explained.find_element(By.TAG_NAME, "pre").text.startswith("{")
+
     # A payload on demand.
     payload = browser.find_element(By.CSS_SELECTOR, "#timeline-rows tr details")
     payload.find_element(By.TAG_NAME, "summary").click()
