@@ -1,11 +1,11 @@
 """How fast the customer page is served for a very active customer.
 
 `python -m bench.page_latency` projects the bench's heavy customer (10,000 events under 20
-keys, bench/workload.py) into a scratch database through the store the worker uses, ranks it
-as the population scorer does, serves
-`rapport api` on a free loopback port, signs in with an agent key and times GETs of the
-customer page (profile, scores with their explanation, three charts, the first timeline
-page). The target: p95 under 300 ms locally. The scratch database is dropped at the end.
+keys, bench/workload.py) into a scratch database through the store the worker uses, ranks
+it as the population scorer does, serves `rapport api` on a free loopback port, signs in
+with an agent key and times GETs of the customer page (profile, scores, three charts, the
+first timeline page), then of the scores' explanation the page loads on demand. The
+target: the page's p95 under 300 ms locally. The scratch database is dropped at the end.
 """
 
 from __future__ import annotations
@@ -60,8 +60,8 @@ def measure(settings: Settings, *, events: int, requests: int, days: float) -> d
                         for n, e in enumerate(heavy[start : start + _BATCH])
                     ]
                 )
-            # Ranked, as the worker's population scorer keeps it: the page then also
-            # explains the customer's place in the base (a second pass over its ledger).
+            # Ranked, as the worker's population scorer keeps it: the explanation then also
+            # gives the customer's place in the base (a second pass over its ledger).
             score_population(engine, "core_v1", as_of=max(e.occurred_at for e in heavy))
             seeded_s = time.perf_counter() - began
             del heavy  # the served process holds no workload
@@ -74,28 +74,42 @@ def measure(settings: Settings, *, events: int, requests: int, days: float) -> d
             with serving(app) as base, httpx.Client(base_url=base, timeout=30) as client:
                 client.cookies.set(COOKIE, key)
                 page = f"/ui/customers/{HEAVY_CUSTOMER}"
-                for _ in range(3):  # warm: connection pool, statement caches
-                    client.get(page).raise_for_status()
-                times = []
-                for _ in range(requests):
-                    at = time.perf_counter()
-                    response = client.get(page)
-                    times.append(time.perf_counter() - at)
-                    response.raise_for_status()
-                size = len(response.content)
+                times, size = timed_gets(client, page, requests)
+                explanation, _ = timed_gets(client, f"{page}?part=why", requests)
         finally:
             engine.dispose()
-    ms = [t * 1000 for t in times]
     return {
         "customer": HEAVY_CUSTOMER,
         "events": events,
         "requests": requests,
         "page_bytes": size,
         "seeded_s": round(seeded_s, 1),
+        **latency(times),
+        "explanation": latency(explanation),  # on demand: "Why these scores"
+        "target_p95_ms": TARGET_P95_MS,
+    }
+
+
+def timed_gets(client: httpx.Client, path: str, requests: int) -> tuple[list[float], int]:
+    """Seconds each of `requests` GETs of `path` took (after three to warm the connection
+    pool and statement caches), and the size of the last answer."""
+    for _ in range(3):
+        client.get(path).raise_for_status()
+    times = []
+    for _ in range(requests):
+        at = time.perf_counter()
+        response = client.get(path)
+        times.append(time.perf_counter() - at)
+        response.raise_for_status()
+    return times, len(response.content)
+
+
+def latency(seconds: list[float]) -> dict[str, float]:
+    ms = [t * 1000 for t in seconds]
+    return {
         "p50_ms": round(percentile(ms, 50), 1),
         "p95_ms": round(percentile(ms, 95), 1),
         "max_ms": round(max(ms), 1),
-        "target_p95_ms": TARGET_P95_MS,
     }
 
 
@@ -145,6 +159,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args(argv)
     figures = measure(Settings(), events=args.events, requests=args.requests, days=args.days)
+    why = figures["explanation"]
     if args.json:
         print(json.dumps(figures))
     else:
@@ -152,7 +167,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"customer page of {figures['customer']} ({figures['events']} events, "
             f"{figures['page_bytes']} bytes), {figures['requests']} GETs: "
             f"p50 {figures['p50_ms']} ms, p95 {figures['p95_ms']} ms, max {figures['max_ms']} ms "
-            f"(target p95 < {TARGET_P95_MS:.0f} ms)"
+            f"(target p95 < {TARGET_P95_MS:.0f} ms); its scores' explanation, on demand: "
+            f"p50 {why['p50_ms']} ms, p95 {why['p95_ms']} ms, max {why['max_ms']} ms"
         )
     return 0 if figures["p95_ms"] < TARGET_P95_MS else 1
 

@@ -263,18 +263,27 @@ def _router(
         channel: Annotated[list[str] | None, Query()] = None,
         type: Annotated[list[str] | None, Query()] = None,
         cursor: str | None = None,
-        part: str | None = None,
+        explain: bool = False,
+        part: Annotated[str | None, Query(pattern="^(rows|why)$")] = None,
     ) -> Response:
-        """The customer page; `part=rows` answers just the timeline rows (for "More")."""
+        """The customer page. `explain` adds why the scores are what they are (re-scoring
+        the customer from its ledger: most of the page's time for a busy customer, so on
+        demand). `part=rows` answers just the timeline rows ("More"), `part=why` just the
+        explanation."""
         _allow(viewer, Role.AGENT, Role.ANALYST)
         masked = viewer.role is not Role.AGENT
         channels, types = channel or [], type or []
         try:
             with request.app.state.engine.connect() as conn:
                 who = queries.resolve_customer(conn, customer_id, rules)
+                if part == "why":
+                    why = _explanation(conn, who, masked, pseudonym, params, rules)
+                    return page(request, "scores_why.html", viewer, lineage=why)
                 view: dict[str, Any] = {}
                 if part != "rows":
                     view = _customer_view(conn, who, masked, pseudonym, params, rules)
+                    if explain:
+                        view["lineage"] = _explanation(conn, who, masked, pseudonym, params, rules)
                 # Last: the timeline query sets planner options for the rest of the
                 # transaction.
                 timeline = queries.customer_timeline(
@@ -324,6 +333,8 @@ def _router(
             chosen_types=types,
             continued=cursor is not None,
             first_page=customer_url(who.customer_id, channel=channels, type=types),
+            explained=customer_url(who.customer_id, explain=1) + "#why",
+            why=customer_url(who.customer_id, part="why"),
         )
 
     @router.get("/ui/value")
@@ -390,10 +401,10 @@ def _customer_view(
     params: ScoreParameters,
     rules: IdentityRules,
 ) -> dict[str, Any]:
-    """Profile, scores with their explanation and the charts of one customer."""
+    """Profile, scores and the charts of one customer."""
     profile = queries.customer_profile(conn, who.customer_id, rules)
     scores = queries.customer_scores(
-        conn, who.customer_id, as_of=datetime.now(UTC), explain=True, params=params, rules=rules
+        conn, who.customer_id, as_of=datetime.now(UTC), params=params, rules=rules
     )
     activity = customer_activity(conn, who)
     if masked:
@@ -441,17 +452,35 @@ def _customer_view(
     return {
         "profile": profile,
         "scores": {k: v for k, v in scores.items() if k not in _NOT_SCORES},
-        "lineage": {
-            **(scores.get("lineage") or {}),
-            **{
-                f"{name} (ranked in the base)": part
-                for name, part in (scores.get("base_lineage") or {}).items()
-                if isinstance(part, dict)
-            },
-        },
+        "lineage": None,
         "base": scores.get("base"),
         "figures": figures,
         "types": activity.types(),
+    }
+
+
+def _explanation(
+    conn: sa.Connection,
+    who: Customer,
+    masked: bool,
+    pseudonym: masking.Pseudonym,
+    params: ScoreParameters,
+    rules: IdentityRules,
+) -> dict[str, Any]:
+    """Why the customer's scores are what they are: each score's inputs and events, and
+    its place in the base (RFM quintiles, tier cut-offs) as last ranked."""
+    scores = queries.customer_scores(
+        conn, who.customer_id, as_of=datetime.now(UTC), explain=True, params=params, rules=rules
+    )
+    if masked:
+        scores = masking.customer_document(scores, pseudonym)
+    return {
+        **(scores.get("lineage") or {}),
+        **{
+            f"{name} (ranked in the base)": part
+            for name, part in (scores.get("base_lineage") or {}).items()
+            if isinstance(part, dict)
+        },
     }
 
 

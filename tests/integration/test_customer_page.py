@@ -235,8 +235,14 @@ def test_agent_finds_a_customer_and_reads_the_page(
     path = browser.find_element(By.CSS_SELECTOR, "#chart-value svg path.line")
     assert path.get_attribute("d").startswith("M") and " L" in path.get_attribute("d")
 
-    # The scores' explanation, the base's ranking included, on demand.
-    why = [d.text for d in browser.find_elements(By.CSS_SELECTOR, "details.lineage summary")]
+    # The scores' explanation, the base's ranking included, loaded when asked for.
+    assert not browser.find_elements(By.CSS_SELECTOR, "details.lineage")
+    browser.find_element(By.CSS_SELECTOR, "#why > summary").click()
+
+    def reasons() -> list[str]:
+        return [d.text for d in browser.find_elements(By.CSS_SELECTOR, "details.lineage summary")]
+
+    why = wait_for(reasons, what="the explanation", timeout=10)
     assert "p_active" in why and "tier (ranked in the base)" in why, why
     explained = browser.find_element(By.CSS_SELECTOR, "details.lineage")
     explained.find_element(By.TAG_NAME, "summary").click()
@@ -373,6 +379,15 @@ def test_sign_in_and_forms_over_http(served: ReadApi) -> None:
         assert page.headers["cache-control"] == "no-store"
         assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
         assert web.get("/ui").headers["location"] == "/ui/"
+        assert "tier (ranked in the base)" not in page.text  # the explanation is on demand
+        explained = web.get(f"/ui/customers/{CUSTOMER}", params={"explain": 1})
+        assert (
+            "tier (ranked in the base)" in explained.text
+            and '<details id="why" class="why" open' in explained.text
+        )
+        why = web.get(f"/ui/customers/{CUSTOMER}", params={"part": "why"})
+        assert why.text.lstrip().startswith('<div id="why-body">') and "p_active" in why.text
+        assert web.get(f"/ui/customers/{CUSTOMER}", params={"part": "all"}).status_code == 400
         assert web.get("/ui/customers/nobody").status_code == 404
         assert web.get(f"/ui/customers/{CUSTOMER}", params={"cursor": "junk!"}).status_code == 400
         assert web.get("/ui/static/page.css").status_code == 200
