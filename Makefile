@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: setup demo test soak lint bench bench-replay catalogue up down clean
+.PHONY: setup demo test soak lint browser bench bench-replay catalogue up down clean
 
 setup: $(STAMP)
 
@@ -22,7 +22,22 @@ lint: setup
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
+# The customer-page tests drive a real headless Chromium (tests/integration/test_customer_page.py).
+# Installed with apt-get when missing and we may (root, Debian/Ubuntu); otherwise say how and
+# carry on: those tests then skip, saying what they need.
+browser:
+	@if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then \
+		echo "browser: chromium and chromedriver found"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update && apt-get install -y chromium chromium-driver \
+			|| echo "browser: apt-get could not install chromium; browser tests will skip"; \
+	else \
+		echo "browser: no chromium; as root run: apt-get install chromium chromium-driver" \
+			"(browser tests will skip)"; \
+	fi
+
 test: lint
+	-@$(MAKE) --no-print-directory browser
 	$(BIN)/pytest -q -ra
 
 # The fault soak: the worker SIGKILLed at random points RAPPORT_SOAK_KILLS times (50) while

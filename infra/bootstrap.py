@@ -273,7 +273,17 @@ def read_api_app(settings: Settings) -> FastAPI:
         keys=CachedApiKeys(store, ttl_s=settings.api_key_cache_s),
         pseudonym=pseudonymizer(settings),
         subject_rights=subject_rights(settings),
+        operations=operations_status(settings),
     )
+
+
+def operations_status(settings: Settings) -> Callable[[], dict[str, Any]] | None:
+    """What the read API's operator page (/ui/operations) shows: lag, freshness, dead
+    letters, the active version and workers, as one dict per call.
+
+    Hook: None until `rapport status` (issue #18) can be read as a function; the page then
+    says "not configured"."""
+    return None
 
 
 def subject_rights(settings: Settings) -> SubjectRights:

@@ -10,6 +10,7 @@ import itertools
 import time
 import uuid
 from collections import Counter
+from urllib.parse import quote
 
 import sqlalchemy as sa
 from rich.console import Console
@@ -56,6 +57,8 @@ def run_demo(
         was = getattr(started, name)
         console.print(f"  {name}: {f'started in {seconds:.1f}s' if was else 'already running'}")
     worker = None
+    busiest: str | None = None
+    stopped: list[str] = []
     try:
         engine = bootstrap.engine(settings)
         schema = create_schema(engine, settings.projection_schema).schema
@@ -115,6 +118,20 @@ def run_demo(
         if stopped:
             console.print(f"stopped what the demo started: {', '.join(stopped)}")
     console.print(f"done in {time.monotonic() - began:.1f}s")
+    if busiest is not None:
+        console.print(page_hint(settings, busiest, services_stopped=bool(stopped)))
+
+
+def page_hint(settings: Settings, customer: str, *, services_stopped: bool) -> str:
+    """How to see the demo's customer on the customer page: the demo does not serve the
+    read API (it ends), so the commands that do, and the address."""
+    base = f"http://{settings.api_host}:{settings.api_port}"
+    start = "rapport infra up && rapport api" if services_stopped else "rapport api"
+    return (
+        f"Customer page: {base}/ui/customers/{quote(customer, safe=':@')} "
+        f"(start it with `{start}`; sign in with an agent key: "
+        "`rapport api-keys add demo-agent --role agent`)"
+    )
 
 
 def _wait_projected(

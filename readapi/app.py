@@ -1,4 +1,5 @@
-"""The HTTP read API: the same queries as the CLI, over FastAPI (OpenAPI at /docs).
+"""The HTTP read API: the same queries as the CLI, over FastAPI (OpenAPI at /docs), and
+the customer pages for people (/ui/, readapi/pages.py) under the same keys and roles.
 
 HTTP status codes live here and only here: CustomerNotFound -> 404, InvalidQuery and
 malformed parameters -> 400 naming the parameter, no valid API key -> 401, a key whose role
@@ -32,7 +33,7 @@ from projections.postgres.contact_policy import contact_decision, contact_violat
 from projections.postgres.identity import identity_of
 from projections.query_time import parse_as_of, parse_instant
 from projections.scores import DEFAULT_PARAMETERS, ScoreParameters
-from readapi import masking
+from readapi import masking, pages
 from readapi.errors import Forbidden, Unauthenticated
 from readapi.keys import (
     ApiKeyRecord,
@@ -120,9 +121,11 @@ def create_app(
     keys: ApiKeys,
     pseudonym: masking.Pseudonym,
     subject_rights: SubjectRights | None = None,
+    operations: pages.Operations | None = None,
 ) -> FastAPI:
     """The read API over `engine`'s active version. `keys` checks every request's key;
-    `pseudonym` (a stable keyed hash of an identifier) masks identifiers for analysts."""
+    `pseudonym` (a stable keyed hash of an identifier) masks identifiers for analysts.
+    `operations` feeds the operator page (/ui/operations; None: "not configured")."""
     app = FastAPI(
         title="Rapport read API",
         description="Customer timelines, profiles and scores, projected from the touchpoint log.",
@@ -348,6 +351,8 @@ def create_app(
         """Revoke a key: it is refused (401) from now on."""
         keys.revoke(name)
         return next(k.to_json() for k in keys.list() if k.name == name)
+
+    pages.install(app, pseudonym=pseudonym, params=params, rules=rules, operations=operations)
 
     if subject_rights is not None:
         rights = subject_rights

@@ -19,6 +19,9 @@ def test_demo_prints_a_timeline_that_went_through_the_worker(rapport_settings: S
     assert "worker projected every event" in result.stdout
     for shown in ("Timeline of ", "Profile of ", "Channels", "Scores of ", "P(Active)"):
         assert shown in result.stdout, shown
+    last = " ".join(result.stdout.split()[-40:])  # the page's address, ending the output
+    assert "Customer page: http://" in last and "/ui/customers/" in last, last
+    assert "rapport api" in last and "--role agent" in last, last
 
 
 def test_unreachable_broker_gives_one_clear_line(rapport_settings: Settings) -> None:
