@@ -6,6 +6,8 @@ import hashlib
 import hmac
 import os
 import secrets
+import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -45,6 +47,7 @@ if TYPE_CHECKING:  # FastAPI and faust are paid for only by the commands that se
     from readapi.keys import PostgresApiKeys
 
 PSEUDONYM_KEY_FILE = "pseudonym.key"
+OPERATIONS_STATUS_TTL_S = 5.0
 
 
 def require_services(settings: Settings) -> None:
@@ -277,13 +280,23 @@ def read_api_app(settings: Settings) -> FastAPI:
     )
 
 
-def operations_status(settings: Settings) -> Callable[[], dict[str, Any]] | None:
-    """What the read API's operator page (/ui/operations) shows: lag, freshness, dead
-    letters, the active version and workers, as one dict per call.
+def operations_status(settings: Settings) -> Callable[[], dict[str, Any]]:
+    """What the read API's operator page (/ui/operations) shows: `rapport status --json`,
+    collected at most every OPERATIONS_STATUS_TTL_S however many people look (it asks
+    Kafka, PostgreSQL and every worker, and reads the dead-letter topic)."""
+    from infra.status import collect
 
-    Hook: None until `rapport status` (issue #18) can be read as a function; the page then
-    says "not configured"."""
-    return None
+    lock = threading.Lock()
+    last: tuple[float, dict[str, Any]] | None = None
+
+    def current() -> dict[str, Any]:
+        nonlocal last
+        with lock:
+            if last is None or time.monotonic() - last[0] > OPERATIONS_STATUS_TTL_S:
+                last = (time.monotonic(), collect(settings).to_json())
+            return last[1]
+
+    return current
 
 
 def subject_rights(settings: Settings) -> SubjectRights:

@@ -372,12 +372,18 @@ def _router(
 
 
 def operations_view(report: Mapping[str, Any]) -> dict[str, Any]:
-    """The status as the operator page reads it: a part the status source leaves out
-    shows as none or unknown, rather than failing the page."""
-    lag = report.get("lag") or {}
+    """`rapport status --json` (infra.status.Status.to_json) as the operator page reads it:
+    a part the status could not learn, or leaves out, shows as unknown rather than failing
+    the page."""
     dead = report.get("dead_letters") or {}
     return {
-        "lag": {"total": lag.get("total"), "partitions": lag.get("partitions") or []},
+        "services": report.get("services") or [],
+        "lag": {
+            "total": report.get("lag"),
+            "partitions": [
+                {"topic": report.get("topic"), **p} for p in report.get("partitions") or []
+            ],
+        },
         "freshness_s": report.get("freshness_s"),
         "dead_letters": {
             "total": dead.get("total"),

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ import pytest
 
 from infra.bootstrap import engine as make_engine
 from infra.settings import Settings
+from infra.status import DeadLetters, PartitionLag, Service, Status, Worker
 from projections.postgres.population import score_population
 from projections.postgres.store import PostgresStore, create_schema
 from projections.store import PositionedEvent
@@ -65,44 +67,31 @@ def seeded(rapport_settings: Settings) -> Iterator[tuple[Settings, list[Envelope
     engine.dispose()
 
 
-FAKE_OPERATIONS: dict[str, Any] = {
-    "lag": {
-        "total": 42,
-        "partitions": [
+# What `rapport status --json` answers (infra.status), built from its own types so the
+# page and the status cannot drift apart.
+FAKE_OPERATIONS: dict[str, Any] = Status(
+    checked_at=datetime(2026, 1, 2, 3, 5, tzinfo=UTC),
+    topic="rapport.touchpoints",
+    services=[Service("kafka", "up", "127.0.0.1:19092"), Service("worker", "up", "1 in group")],
+    active_version="core_v1",
+    partitions=[PartitionLag(0, 1000, 990, 10, None), PartitionLag(1, 800, 768, 32, None)],
+    freshness_s=3.5,
+    dead_letters=DeadLetters(
+        3,
+        {"decode: DecodeError": 2, "fold: RecordRefused": 1},
+        [
             {
-                "topic": "rapport.touchpoints",
-                "partition": 0,
-                "end": 1000,
-                "position": 990,
-                "lag": 10,
-            },
-            {
-                "topic": "rapport.touchpoints",
-                "partition": 1,
-                "end": 800,
-                "position": 768,
-                "lag": 32,
-            },
-        ],
-    },
-    "freshness_s": 3.5,
-    "dead_letters": {
-        "total": 3,
-        "by_reason": {"invalid_payload": 2, "unknown_type": 1},
-        "latest": [
-            {
-                "ref": "rapport.touchpoints/1@77",
-                "event_type": "purchase.completed",
+                "ref": "1:77",
+                "failed_at": "2026-01-02T03:04:05+00:00",
                 "stage": "decode",
+                "error_type": "DecodeError",
                 "error": "amount: must be positive (got -3)",
-                "failed_at": "2026-01-02T03:04:05Z",
+                "event_id": None,
             }
         ],
-    },
-    "active_version": "core_v1",
-    "workers": [{"member": "w-1"}],
-    "last_error": None,
-}
+    ),
+    workers=[Worker("faust-0.15.3-w1", "127.0.0.1:6066", [0, 1], True, None)],
+).to_json()
 
 
 @pytest.fixture
@@ -323,7 +312,8 @@ def test_analyst_sees_masked_identifiers_value_and_operations(
 
     browser.get(f"{served.base}/ui/operations")
     main = browser.find_element(By.TAG_NAME, "main").text
-    assert "invalid_payload" in main and "amount: must be positive" in main
+    assert "decode: DecodeError" in main and "amount: must be positive" in main
+    assert "faust-0.15.3-w1" in main and "42 records" in main
     cells = browser.find_elements(By.CSS_SELECTOR, "#lag-h ~ table tbody tr")
     assert len(cells) == 2
     screenshot(browser, "operations-page")

@@ -141,3 +141,27 @@ def test_metrics_move_and_status_shows_lag_until_a_worker_drains_it(
         line["logger"] == "rapport.worker" and line["message"].startswith("projected")
         for line in lines
     ), lines[-5:]
+
+
+def test_the_operator_page_shows_the_status_of_the_running_services(
+    rapport_settings: Settings,
+) -> None:
+    """The read API as `rapport api` builds it: its /ui/operations page is `rapport
+    status`, here with records waiting and no worker."""
+    from infra import bootstrap
+    from readapi.keys import Role
+    from readapi.pages import COOKIE
+    from tests.support import serving
+
+    s = rapport_settings
+    publish_sealed(s, _simulated(500, seed=43))
+    with _worker(s, free_port()):
+        wait_drained(s)
+    later = publish_sealed(s, _simulated(700, seed=43)[500:])
+    key = bootstrap.api_keys(s).add("operator", Role.ANALYST)
+    with serving(bootstrap.read_api_app(s)) as base:
+        page = httpx.get(f"{base}/ui/operations", cookies={COOKIE: key}, timeout=30)
+        assert httpx.get(f"{base}/readyz").status_code == 200
+    assert page.status_code == 200, page.text
+    assert f"{len(later)} records" in page.text  # the total lag
+    assert "core_v1" in page.text and "No worker in the group." in page.text

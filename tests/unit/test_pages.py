@@ -12,6 +12,7 @@ import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
+from infra.status import DeadLetters, PartitionLag, Service, Status
 from readapi.app import create_app
 from readapi.keys import ApiKeyRecord, Role
 from readapi.pages import COOKIE, operations_view
@@ -40,29 +41,28 @@ class FakeKeys:
         return self.records.get(key)
 
 
-STATUS: dict[str, Any] = {
-    "lag": {
-        "total": 5,
-        "partitions": [{"topic": "t", "partition": 0, "end": 9, "position": 4, "lag": 5}],
-    },
-    "freshness_s": 1.25,
-    "dead_letters": {
-        "total": 1,
-        "by_reason": {"undecodable": 1},
-        "latest": [
+STATUS: dict[str, Any] = Status(
+    checked_at=datetime(2026, 1, 1, tzinfo=UTC),
+    topic="t",
+    services=[Service("postgres", "up", "active version: core_v2")],
+    active_version="core_v2",
+    partitions=[PartitionLag(0, 9, 4, 5, None)],
+    freshness_s=1.25,
+    dead_letters=DeadLetters(
+        1,
+        {"undecodable": 1},
+        [
             {
                 "ref": "t/0@3",
-                "event_type": None,
+                "failed_at": "2026-01-01T00:00:00+00:00",
                 "stage": "decode",
+                "error_type": "DecodeError",
                 "error": "not JSON <b>",
-                "failed_at": "2026-01-01T00:00:00Z",
+                "event_id": None,
             }
         ],
-    },
-    "active_version": "core_v2",
-    "workers": [],
-    "last_error": None,
-}
+    ),
+).to_json()
 
 
 @pytest.fixture
@@ -123,7 +123,12 @@ def test_operations_view_fills_what_is_missing() -> None:
     view = operations_view({})
     assert view["lag"] == {"total": None, "partitions": []}
     assert view["dead_letters"] == {"total": None, "by_reason": {}, "latest": []}
-    assert operations_view(STATUS)["dead_letters"] == STATUS["dead_letters"]
+    full = operations_view(STATUS)
+    assert full["dead_letters"] == STATUS["dead_letters"]
+    assert full["lag"]["total"] == 5
+    assert full["lag"]["partitions"] == [
+        {"topic": "t", "partition": 0, "end": 9, "position": 4, "lag": 5, "stored_at": None}
+    ]
 
 
 def test_admins_read_no_customer_and_agents_no_aggregates(site: Any) -> None:
