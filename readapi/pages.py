@@ -46,8 +46,8 @@ COOKIE = "rapport_key"
 TIMELINE_PAGE = 25
 TOP_N = 20
 Operations = Callable[[], dict[str, Any]]
-"""What the operator page shows: lag, freshness, dead letters, active version, workers (the
-shape `rapport status` reports); called once per request."""
+"""What the operator page shows: `rapport status --json` (infra.status.Status.to_json),
+asked once per request (infra.bootstrap.operations_status keeps it a few seconds)."""
 
 PAGE_HEADERS = {
     # Personal data: not kept by the browser's cache (no reading it back after sign-out).
