@@ -29,7 +29,7 @@ browser:
 	@if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then \
 		echo "browser: chromium and chromedriver found"; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-		apt-get update && apt-get install -y chromium chromium-driver \
+		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium chromium-driver \
 			|| echo "browser: apt-get could not install chromium; browser tests will skip"; \
 	else \
 		echo "browser: no chromium; as root run: apt-get install chromium chromium-driver" \
