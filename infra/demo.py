@@ -75,6 +75,9 @@ def run_demo(
         log_path = settings.state_dir / "worker.log"
         worker = WorkerProcess(settings, log_path).start()
         _wait_projected(engine, schema, {e.event_id for e in events}, worker)
+        # On a database an earlier demo filled, those events are there already: wait for
+        # the worker to reach the log's end too, so what follows shows this run's state.
+        _wait_drained(settings, engine, schema, worker)
         console.print(f"worker projected every event (worker log: {log_path})")
 
         _wait_ranked(engine, schema, worker)
@@ -154,6 +157,35 @@ def _wait_projected(
                 f"{PROJECT_TIMEOUT_S}s; see {worker.log}"
             )
         time.sleep(0.2)
+
+
+def _wait_drained(
+    settings: Settings, engine: sa.Engine, schema: str, worker: WorkerProcess
+) -> None:
+    from streams.kafka_log import KafkaLog
+
+    positions = build_tables(schema).positions
+    log = KafkaLog(settings.bootstrap)
+    deadline = time.monotonic() + PROJECT_TIMEOUT_S
+    try:
+        ends = log.ends(settings.topic)
+        while True:
+            with engine.connect() as conn:
+                rows = conn.execute(
+                    sa.select(positions.c.partition, positions.c.next_offset).where(
+                        positions.c.topic == settings.topic
+                    )
+                )
+                stored = {partition: offset for partition, offset in rows}
+            behind = sum(max(0, end - stored.get(p, 0)) for (_, p), end in ends.items())
+            if not behind:
+                return
+            worker.check_alive()
+            if time.monotonic() > deadline:
+                raise InfraError(f"{behind} records not projected after {PROJECT_TIMEOUT_S}s")
+            time.sleep(0.2)
+    finally:
+        log.close()
 
 
 def _wait_ranked(engine: sa.Engine, schema: str, worker: WorkerProcess) -> None:
