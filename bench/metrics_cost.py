@@ -1,10 +1,10 @@
 """What the worker's metrics cost per event, for figure E.
 
-The worker records its metrics once per batch (`BatchOutcome.count_stored`, then
-`WorkerMetrics.observe_batch` and `observe_positions` after each store); this times exactly
-those calls over the workload's own events in batches of the worker's size, and one scrape
-of the registry they fill. The harness divides the per-event cost by E's time per event,
-measured in the same run.
+The worker records its metrics once per batch: the store sums up the batch's new events
+(`projections.store.projected_summary`), then the worker calls `WorkerMetrics.observe_batch`
+and `observe_positions`. This times exactly those calls over the workload's own events in
+batches of the worker's size, and one scrape of the registry they fill. The harness
+divides the per-event cost by E's time per event, measured in the same run.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 
 from observability.exposition import scrape
 from observability.worker import WorkerMetrics
-from projections.store import PositionedEvent
+from projections.store import BatchResult, PositionedEvent, projected_summary
 from schemas import Envelope
 from streams.health import Health
 from streams.pipeline import BatchOutcome
@@ -42,9 +42,10 @@ def metrics_cost(
     for _ in range(rounds):
         began = time.perf_counter()
         for batch in batches:
-            outcome = BatchOutcome(projected=len(batch))
+            types, newest = projected_summary([p.event for p in batch if p.event is not None])
+            outcome = BatchOutcome()
+            outcome.add(BatchResult(len(batch), 0, 0, types, newest))
             outcome.transaction_seconds.append(0.1)
-            outcome.count_stored(batch)
             metrics.observe_batch(outcome, 0.2, len(batch))
             stored = {("t", p): batch[-1].offset + 1 for p in range(PARTITIONS)}
             heads = {key: offset + 500 for key, offset in stored.items()}

@@ -34,8 +34,8 @@ class WorkerMetrics:
         r = self.registry
         self.events = Counter(
             "rapport_worker_events_projected",
-            "Events stored in the projections, by event type (an event_id seen before is "
-            'stored as a no-op and counted here and in records{outcome="duplicate"}).',
+            "New events folded into the projections, by event type (duplicates, redelivered "
+            "and parked records are not: see rapport_worker_records_total).",
             ["type"],
             registry=r,
         )
@@ -106,7 +106,7 @@ class WorkerMetrics:
         self.batch_records.observe(records)
         for t in outcome.transaction_seconds:
             self.transaction_seconds.observe(t)
-        for event_type, n in outcome.stored_by_type.items():
+        for event_type, n in outcome.projected_by_type.items():
             self.events.labels(event_type).inc(n)
         for name in ("projected", "duplicates", "redelivered", "parked"):
             if n := getattr(outcome, name):

@@ -42,6 +42,7 @@ from projections.store import (
     ProjectionStore,
     Version,
     find_gaps,
+    projected_summary,
     version_name,
 )
 from projections.timeline import TimelineEntry, timeline_entry
@@ -172,8 +173,13 @@ class InMemoryStore:
             key = (r.topic, r.partition)
             stored[key] = max(stored.get(key, 0), r.offset + 1)
         carried = sum(1 for r in fresh if r.event is not None or r.erased is not None)
+        types, newest = projected_summary([event for _, event in new.values()])
         return BatchResult(
-            len(new) + counted, carried - len(new) - counted, len(batch) - len(fresh)
+            len(new) + counted,
+            carried - len(new) - counted,
+            len(batch) - len(fresh),
+            types,
+            newest,
         )
 
     def scrub(self, customer_id: str) -> None:

@@ -23,6 +23,7 @@ row of the customer it names (docs/privacy.md).
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -83,6 +84,18 @@ class BatchResult:
     projected: int  # new events folded into the projections
     duplicates: int  # events whose event_id was already projected
     redelivered: int  # records below the stored position: already done
+    # For the worker's metrics: the new events by type (events of erased customers, counted
+    # in `projected`, are not: their type is all that is left of them) and the latest
+    # arrival (received_at) among them.
+    projected_types: Mapping[str, int] = field(default_factory=dict)
+    newest_received: datetime | None = None
+
+
+def projected_summary(events: Sequence[Envelope]) -> tuple[dict[str, int], datetime | None]:
+    """What BatchResult says of a batch's new events: their types, and the latest arrival."""
+    types = Counter(e.type for e in events)
+    newest = max((e.received_at for e in events if e.received_at is not None), default=None)
+    return dict(types), newest
 
 
 @dataclass(frozen=True)

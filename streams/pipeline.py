@@ -171,31 +171,22 @@ class BatchOutcome:
     redelivered: int = 0  # records below the stored position: already done
     parked: int = 0  # records parked in the dead-letter topic by this batch
     parked_before: int = 0  # records found parked already (by the live worker, or earlier)
-    # For the worker's metrics: events stored per type (parked and redelivered records left
-    # out), records parked per (stage, error type), each committed transaction's seconds.
-    stored_by_type: Counter[str] = field(default_factory=Counter)
+    # For the worker's metrics: new events per type, records parked per (stage, error
+    # type), each committed transaction's seconds, the latest arrival among new events.
+    projected_by_type: Counter[str] = field(default_factory=Counter)
     parked_by_reason: Counter[tuple[str, str]] = field(default_factory=Counter)
     transaction_seconds: list[float] = field(default_factory=list)
-    newest_received: datetime | None = None  # the latest received_at among those stored
-    _parked_at: set[tuple[str, int, int]] = field(default_factory=set)
-
-    def count_stored(self, batch: Sequence[PositionedEvent]) -> None:
-        """Events by type and the newest arrival, of those `batch` stored (not parked)."""
-        parked = self._parked_at
-        kept = [
-            p.event
-            for p in batch
-            if p.event is not None and (p.topic, p.partition, p.offset) not in parked
-        ]
-        self.stored_by_type.update(e.type for e in kept)
-        self.newest_received = max(
-            (e.received_at for e in kept if e.received_at is not None), default=None
-        )
+    newest_received: datetime | None = None
 
     def add(self, result: BatchResult) -> None:
         self.projected += result.projected
         self.duplicates += result.duplicates
         self.redelivered += result.redelivered
+        self.projected_by_type.update(result.projected_types)
+        if result.newest_received is not None and (
+            self.newest_received is None or result.newest_received > self.newest_received
+        ):
+            self.newest_received = result.newest_received
 
 
 @dataclass
@@ -256,7 +247,6 @@ class BatchPipeline:
             batch = [self._positioned(r, decoded, outcome) for r, decoded in fresh]
             by_position = {(r.topic, r.partition, r.offset): r for r, _ in fresh}
             self._store(batch, by_position, log_starts, outcome)
-            outcome.count_stored(batch)
         except BaseException:
             self._stored_next.clear()  # ask the database next time
             raise
@@ -381,7 +371,6 @@ class BatchPipeline:
                 stage=stage,
             )
 
-        outcome._parked_at.add((record.topic, record.partition, record.offset))
         if self._until_done(park, what="the dead-letter topic", retry_on=(DeadLetterFailed,)):
             outcome.parked += 1
             outcome.parked_by_reason[(stage, error_type)] += 1

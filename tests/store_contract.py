@@ -9,6 +9,7 @@ fixture: an empty ProjectionVersions. Two versions fed the same events must be i
 from __future__ import annotations
 
 import random
+from collections import Counter
 from collections.abc import Sequence
 
 import pytest
@@ -52,6 +53,10 @@ def test_a_duplicate_send_is_counted_once(versions: ProjectionVersions) -> None:
 
     assert (first.projected, again.projected, again.duplicates) == (30, 30, 30)
     assert _identical(versions, V1, V2) == []
+    # What the worker's metrics count: only the new events, by type.
+    new = events[30:]
+    assert again.projected_types == Counter(e.type for e in new)
+    assert again.newest_received == max(e.received_at for e in new if e.received_at)
 
 
 def test_redelivered_records_are_skipped_and_positions_advance(
@@ -64,6 +69,7 @@ def test_redelivered_records_are_skipped_and_positions_advance(
     result = store.apply_batch(log[10:])
 
     assert (result.redelivered, result.projected) == (10, 10)
+    assert sum(result.projected_types.values()) == 10
     assert versions.positions_of(V1, TOPIC) == {0: 10, 1: 10, 2: 10}
     assert store.positions({(TOPIC, 0), (TOPIC, 7)}) == {(TOPIC, 0): 10}
 

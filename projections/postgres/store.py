@@ -54,6 +54,7 @@ from projections.store import (
     PartitionKey,
     PositionedEvent,
     find_gaps,
+    projected_summary,
 )
 from projections.timeline import TimelineEntry, timeline_entry
 from schemas import Envelope
@@ -283,7 +284,8 @@ class PostgresStore:
         known.remember(recorded)  # committed: it exists now
         carried = sum(1 for r in fresh if r.event is not None or r.erased is not None)
         projected = len(new_events) + counted
-        return BatchResult(projected, carried - projected, len(batch) - len(fresh))
+        types, newest = projected_summary(new_events)
+        return BatchResult(projected, carried - projected, len(batch) - len(fresh), types, newest)
 
     def _without_erased(
         self,

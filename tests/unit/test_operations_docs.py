@@ -31,7 +31,7 @@ def _exported() -> dict[str, set[str]]:
     worker = WorkerMetrics(health)
     health.waiting("PostgreSQL", "restarting", 0.1)
     outcome = BatchOutcome(projected=1, parked=1, newest_received=datetime.now(UTC))
-    outcome.stored_by_type["call_center.call"] = 1
+    outcome.projected_by_type["call_center.call"] = 1
     outcome.parked_by_reason[("decode", "ContractError")] = 1
     outcome.transaction_seconds.append(0.01)
     worker.observe_batch(outcome, 0.02, 2)

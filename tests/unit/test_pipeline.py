@@ -177,7 +177,7 @@ def test_the_outcome_counts_stored_events_by_type_and_parked_ones_by_reason() ->
 
     expected = Counter(e.type for e in events)
     expected[poison.type] -= 1
-    assert outcome.stored_by_type == +expected
+    assert outcome.projected_by_type == +expected
     assert outcome.parked_by_reason == {
         ("database", "FakeDriverError"): 1,
         ("decode", "DecodeError"): 1,

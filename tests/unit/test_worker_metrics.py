@@ -27,7 +27,7 @@ def _samples(metrics: WorkerMetrics) -> dict[tuple[str, tuple[str, ...]], float]
 def test_a_batch_counts_events_by_type_records_by_outcome_and_parked_by_reason() -> None:
     metrics = WorkerMetrics(Health())
     outcome = BatchOutcome(projected=3, duplicates=1, redelivered=5, parked=1)
-    outcome.stored_by_type.update(["email.sent", "email.sent", "commerce.purchased", "x.y"])
+    outcome.projected_by_type.update(["email.sent", "email.sent", "commerce.purchased", "x.y"])
     outcome.parked_by_reason[("decode", "ContractError")] += 1
     outcome.transaction_seconds += [0.02, 0.03]
     metrics.observe_batch(outcome, 0.1, 10)
