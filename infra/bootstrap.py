@@ -48,6 +48,7 @@ if TYPE_CHECKING:  # FastAPI and faust are paid for only by the commands that se
 
 PSEUDONYM_KEY_FILE = "pseudonym.key"
 OPERATIONS_STATUS_TTL_S = 5.0
+OPERATIONS_STATUS_WAIT_S = 30.0  # the first request waits this long for another's collect
 
 
 def require_services(settings: Settings) -> None:
@@ -291,10 +292,19 @@ def operations_status(settings: Settings) -> Callable[[], dict[str, Any]]:
 
     def current() -> dict[str, Any]:
         nonlocal last
-        with lock:
-            if last is None or time.monotonic() - last[0] > OPERATIONS_STATUS_TTL_S:
-                last = (time.monotonic(), collect(settings).to_json())
+        seen = last
+        if seen is not None and time.monotonic() - seen[0] <= OPERATIONS_STATUS_TTL_S:
+            return seen[1]
+        if seen is not None:
+            if not lock.acquire(blocking=False):
+                return seen[1]  # another request is collecting it: the last one meanwhile
+        elif not lock.acquire(timeout=OPERATIONS_STATUS_WAIT_S):
+            raise TimeoutError("the status is still being collected; try again shortly")
+        try:
+            last = (time.monotonic(), collect(settings).to_json())
             return last[1]
+        finally:
+            lock.release()
 
     return current
 

@@ -63,7 +63,10 @@ def render(status: Status) -> Group:
         if dead is None
         else f"{dead.total}"
         + (
-            " (" + ", ".join(f"{r}: {n}" for r, n in dead.by_reason.items()) + ")"
+            " ("
+            + ", ".join(f"{r}: {n}" for r, n in dead.by_reason.items())
+            + ("" if dead.reasons_of >= dead.total else f"; of the newest {dead.reasons_of:,}")
+            + ")"
             if dead.total
             else ""
         )

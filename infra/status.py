@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import time
 import urllib.error
 import urllib.request
 from collections import Counter
@@ -28,10 +29,13 @@ import sqlalchemy as sa
 from infra.settings import Settings
 from schemas.errors import RapportError
 
-# Dead letters read to count them by reason; beyond this the total is still exact (from
-# the offsets) and the reasons are those of the first records.
-DEAD_LETTERS_READ_AT_MOST = 100_000
+# The dead letters' total comes from the topic's offsets; their reasons from at most this
+# many of the newest records of each partition, read for at most this long.
+DEAD_LETTERS_READ_PER_PARTITION = 10_000
+READ_DEAD_LETTERS_FOR_S = 5.0
 PROBE_TIMEOUT_S = 2.0
+# PostgreSQL: give up connecting, and any statement, after this long.
+DATABASE_TIMEOUTS = {"connect_timeout": 3, "options": "-c statement_timeout=5000"}
 
 
 @dataclass(frozen=True)
@@ -52,9 +56,10 @@ class PartitionLag:
 
 @dataclass(frozen=True)
 class DeadLetters:
-    total: int
-    by_reason: dict[str, int]  # "stage: error type" -> records
+    total: int  # records in the dead-letter topic
+    by_reason: dict[str, int]  # "stage: error type" -> records, of the `reasons_of` read
     latest: list[dict[str, Any]]  # the newest few, as `rapport dlq list` shows them
+    reasons_of: int = 0  # the newest records read for `by_reason` (all, unless very many)
 
 
 @dataclass(frozen=True)
@@ -134,7 +139,7 @@ def _projection_side(settings: Settings, status: Status, ends: dict[int, int] | 
     from projections.postgres.tables import build_tables
 
     try:
-        engine = make_engine(settings, pool_size=1, max_overflow=0)
+        engine = make_engine(settings, pool_size=1, max_overflow=0, connect_args=DATABASE_TIMEOUTS)
     except RapportError as exc:  # the local server is not running
         status.services.append(Service("postgres", "down", str(exc)))
         return
@@ -177,26 +182,51 @@ def _projection_side(settings: Settings, status: Status, ends: dict[int, int] | 
 
 
 def _dead_letters(settings: Settings, status: Status) -> None:
-    from streams.redrive import RedriveError, read_parked
+    """The total from the topic's offsets; the reasons from its newest records, read
+    within READ_DEAD_LETTERS_FOR_S (a broker that stops answering midway ends the read,
+    it never hangs the command or the operator page)."""
+    from kafka import TopicPartition
 
-    if not any(s.name == "kafka" and s.state == "up" for s in status.services):
+    from streams.kafka_clients import consumer
+    from streams.redrive import ParkedRecord
+
+    if not _kafka_up(status):
         return
     reasons: Counter[str] = Counter()
-    newest: list[Any] = []
-    total = 0
+    read: list[ParkedRecord] = []
+    client = consumer(
+        settings.bootstrap,
+        request_timeout_ms=int(PROBE_TIMEOUT_S * 1000) + 3000,
+        bootstrap_timeout_ms=int(PROBE_TIMEOUT_S * 1000) + 2000,
+    )
     try:
-        for record in read_parked(settings.bootstrap, settings.dlq_topic):
-            total += 1
-            if total > DEAD_LETTERS_READ_AT_MOST:
-                continue
-            reasons[f"{record.stage}: {record.error_type}"] += 1
-            newest.append(record)
-    except RedriveError:  # no dead-letter topic yet: nothing was ever parked
-        pass
+        partitions = client.partitions_for_topic(settings.dlq_topic) or set()
+        tps = [TopicPartition(settings.dlq_topic, p) for p in sorted(partitions)]
+        starts, ends = client.beginning_offsets(tps), client.end_offsets(tps)
+        total = sum(ends[tp] - starts[tp] for tp in tps)
+        wanted = {tp for tp in tps if ends[tp] > starts[tp]}
+        if wanted:
+            client.assign(sorted(wanted, key=lambda tp: tp.partition))
+            for tp in wanted:
+                client.seek(tp, max(starts[tp], ends[tp] - DEAD_LETTERS_READ_PER_PARTITION))
+        deadline = time.monotonic() + READ_DEAD_LETTERS_FOR_S
+        while wanted and time.monotonic() < deadline:
+            for tp, records in client.poll(timeout_ms=500).items():
+                for r in records:
+                    if r.offset < ends[tp]:
+                        read.append(
+                            ParkedRecord(r.partition, r.offset, r.key, r.value, list(r.headers))
+                        )
+                if not records or records[-1].offset + 1 >= ends[tp]:
+                    wanted.discard(tp)
     except Exception as exc:
-        status.last_error = f"dead-letter topic: {_why(exc)}"
+        status.last_error = status.last_error or f"dead-letter topic: {_why(exc)}"
         return
-    newest.sort(key=lambda r: r.failed_at or datetime.min.replace(tzinfo=UTC), reverse=True)
+    finally:
+        client.close()
+    for record in read:
+        reasons[f"{record.stage}: {record.error_type}"] += 1
+    read.sort(key=lambda r: r.failed_at or datetime.min.replace(tzinfo=UTC), reverse=True)
     status.dead_letters = DeadLetters(
         total,
         dict(reasons.most_common()),
@@ -209,8 +239,9 @@ def _dead_letters(settings: Settings, status: Status) -> None:
                 "error": r.error,
                 "event_id": r.event_id,
             }
-            for r in newest[:5]
+            for r in read[:5]
         ],
+        reasons_of=len(read),
     )
 
 

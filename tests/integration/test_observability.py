@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from kafka import KafkaProducer
 
 from infra.settings import Settings
 from producers.simulator import simulate
@@ -123,10 +124,14 @@ def test_metrics_move_and_status_shows_lag_until_a_worker_drains_it(
         (member,) = status["workers"]
         assert member["partitions"] == list(range(s.topic_partitions)) and member["ready"]
 
-    # The worker stopped: what arrives meanwhile is lag, and status names it.
+    # The worker stopped: what arrives meanwhile is lag, and status names it; one record
+    # is not an event at all.
     later = publish_sealed(s, _simulated(31_000, seed=41)[30_000:])
+    producer = KafkaProducer(bootstrap_servers=s.bootstrap, acks="all")
+    producer.send(s.topic, key=b"cust-poison", value=b"not json")
+    producer.close()
     code, status = _status(s)
-    assert code == 1 and status["lag"] == len(later)
+    assert code == 1 and status["lag"] == len(later) + 1
     assert _service(status, "worker")["state"] == "down"
 
     # For a log shipper: the same worker, logging one JSON object per line.
@@ -135,6 +140,9 @@ def test_metrics_move_and_status_shows_lag_until_a_worker_drains_it(
         wait_drained(s)
         code, status = _status(s)
     assert code == 0 and status["lag"] == 0
+    parked = status["dead_letters"]
+    assert parked["total"] == 1 and parked["by_reason"] == {"decode: DecodeError": 1}
+    assert parked["latest"][0]["stage"] == "decode"
     lines = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
     assert {"time", "level", "logger", "message"} <= set(lines[0])
     assert any(

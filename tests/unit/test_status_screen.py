@@ -29,7 +29,9 @@ def test_the_screen_names_lag_per_partition_dead_letters_and_the_last_error() ->
         ],
         freshness_s=42.0,
         last_received_at=now - timedelta(seconds=42),
-        dead_letters=DeadLetters(3, {"decode: DecodeError": 2, "database: DataError": 1}, []),
+        dead_letters=DeadLetters(
+            30_000, {"decode: DecodeError": 9_000, "database: DataError": 1_000}, [], 10_000
+        ),
         workers=[Worker("faust-1", "127.0.0.1:6066", [0, 1], True, None)],
         last_error="PostgreSQL: the database system is starting up",
     )
@@ -38,7 +40,11 @@ def test_the_screen_names_lag_per_partition_dead_letters_and_the_last_error() ->
     assert "Lag: 300" in screen
     assert "connection refused" in screen
     assert "Freshness: 42.0 s" in screen
-    assert "Dead letters: 3 (decode: DecodeError: 2, database: DataError: 1)" in screen
+    # A long dead-letter topic: its total from the offsets, the reasons of the newest read.
+    assert (
+        "Dead letters: 30000 (decode: DecodeError: 9000, database: DataError: 1000; "
+        "of the newest 10,000)" in screen
+    )
     assert "Active projection version: core_v2" in screen
     assert "Last error: PostgreSQL: the database system is starting up" in screen
     assert "0,1" in screen
