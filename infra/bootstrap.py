@@ -44,6 +44,7 @@ if TYPE_CHECKING:  # FastAPI and faust are paid for only by the commands that se
     from fastapi import FastAPI
 
     from collector.sources import PostgresSources
+    from readapi.addresses import PageAddresses
     from readapi.keys import PostgresApiKeys
 
 PSEUDONYM_KEY_FILE = "pseudonym.key"
@@ -278,6 +279,7 @@ def read_api_app(settings: Settings) -> FastAPI:
         pseudonym=pseudonymizer(settings),
         subject_rights=subject_rights(settings),
         operations=operations_status(settings),
+        page_addresses=page_addresses(settings),
     )
 
 
@@ -369,6 +371,21 @@ def pseudonym_secret(settings: Settings) -> bytes:
         finally:
             draft.unlink()
     return path.read_text().strip().encode()
+
+
+def page_addresses(settings: Settings) -> PageAddresses:
+    """Seals customers' page addresses for analysts (readapi/addresses.py), under a key
+    derived from the pseudonym secret: the same customer keeps its address across restarts,
+    and changing the secret changes every address, as it changes every pseudonym."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+    from readapi.addresses import PageAddresses
+
+    key = HKDF(
+        algorithm=hashes.SHA256(), length=64, salt=None, info=b"rapport page addresses"
+    ).derive(pseudonym_secret(settings))
+    return PageAddresses(key)
 
 
 def pseudonymizer(settings: Settings) -> Callable[[str], str]:

@@ -13,6 +13,7 @@ keys and reads nothing.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Annotated, Any, Protocol
@@ -34,6 +35,7 @@ from projections.postgres.identity import identity_of
 from projections.query_time import parse_as_of, parse_instant
 from projections.scores import DEFAULT_PARAMETERS, ScoreParameters
 from readapi import masking, pages
+from readapi.addresses import PageAddresses
 from readapi.errors import Forbidden, Unauthenticated
 from readapi.keys import (
     ApiKeyRecord,
@@ -122,10 +124,13 @@ def create_app(
     pseudonym: masking.Pseudonym,
     subject_rights: SubjectRights | None = None,
     operations: pages.Operations | None = None,
+    page_addresses: PageAddresses | None = None,
 ) -> FastAPI:
     """The read API over `engine`'s active version. `keys` checks every request's key;
     `pseudonym` (a stable keyed hash of an identifier) masks identifiers for analysts.
-    `operations` feeds the operator page (/ui/operations; None: "not configured")."""
+    `operations` feeds the operator page (/ui/operations; None: "not configured").
+    `page_addresses` seals customers' page addresses for analysts (None: a key made for
+    this process, so those addresses last until it stops)."""
     app = FastAPI(
         title="Rapport read API",
         description="Customer timelines, profiles and scores, projected from the touchpoint log.",
@@ -352,7 +357,14 @@ def create_app(
         keys.revoke(name)
         return next(k.to_json() for k in keys.list() if k.name == name)
 
-    pages.install(app, pseudonym=pseudonym, params=params, rules=rules, operations=operations)
+    pages.install(
+        app,
+        pseudonym=pseudonym,
+        params=params,
+        rules=rules,
+        operations=operations,
+        addresses=page_addresses or PageAddresses(os.urandom(64)),
+    )
 
     if subject_rights is not None:
         rights = subject_rights

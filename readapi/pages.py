@@ -2,17 +2,20 @@
 rules as the JSON API (readapi/app.py), outside its OpenAPI.
 
 Signing in checks a pasted API key against the same key store; the key is then kept in an
-HttpOnly, SameSite=Strict cookie and checked again on every request, so a revoked key stops
-working as it does for the JSON API. Who sees what:
+HttpOnly, SameSite=Lax cookie and checked again on every request, so a revoked key stops
+working as it does for the JSON API. Lax, not Strict: an agent follows a link to a customer
+page from a ticket or a CRM record (another site), and every GET here only reads. Who sees
+what:
 
 - agent: customer pages (search, timeline, profile, scores, charts), in full;
 - analyst: the same with personal data masked (readapi/masking.py), the value page
-  (like /v1/top and /v1/segments) and the operator page;
+  (like /v1/top and /v1/segments) and the operator page; a customer's page address holds
+  no personal identifier either (readapi/addresses.py);
 - admin: the operator page only (lag, freshness, dead letters: the system, no customer's
   data; an admin still reads no customer).
 
-POSTs (sign-in, sign-out) must come from a page of this site: SameSite=Strict keeps the
-cookie off cross-site requests, and the Origin (else Referer) header must name this site,
+POSTs (sign-in, sign-out) must come from a page of this site: SameSite=Lax keeps the
+cookie off cross-site POSTs, and the Origin (else Referer) header must name this site,
 which also stops a cross-site form signing a browser in under someone else's key.
 """
 
@@ -38,6 +41,7 @@ from projections.postgres.identity import Customer
 from projections.postgres.monthly import customer_activity
 from projections.scores import ScoreParameters
 from readapi import charts, masking
+from readapi.addresses import PageAddresses
 from readapi.errors import ReadApiError
 from readapi.keys import ApiKeyRecord, ApiKeys, Role
 from schemas import Channel
@@ -85,8 +89,10 @@ def install(
     params: ScoreParameters,
     rules: IdentityRules,
     operations: Operations | None,
+    addresses: PageAddresses,
 ) -> None:
-    """Add the pages to `app` (whose state holds `engine` and `keys`)."""
+    """Add the pages to `app` (whose state holds `engine` and `keys`); `addresses` seals
+    the customers' page addresses for viewers who see them masked."""
     templates = Jinja2Templates(directory=_HERE / "templates")
     templates.env.filters["pretty"] = _pretty
     templates.env.filters["without_events"] = _without_events
@@ -95,7 +101,8 @@ def install(
     @app.exception_handler(SignInRequired)
     async def _sign_in(request: Request, exc: SignInRequired) -> Response:
         response = RedirectResponse(f"/ui/sign-in?{urlencode({'next': exc.then})}", 303)
-        response.delete_cookie(COOKIE, path="/ui")
+        if COOKIE in request.cookies:  # a key that no longer works; none sent: keep any
+            response.delete_cookie(COOKIE, path="/ui")
         return response
 
     @app.exception_handler(PageForbidden)
@@ -109,7 +116,14 @@ def install(
         )
 
     app.include_router(
-        _router(templates, pseudonym=pseudonym, params=params, rules=rules, ops=operations)
+        _router(
+            templates,
+            pseudonym=pseudonym,
+            params=params,
+            rules=rules,
+            ops=operations,
+            addresses=addresses,
+        )
     )
 
 
@@ -178,8 +192,13 @@ def _router(
     params: ScoreParameters,
     rules: IdentityRules,
     ops: Operations | None,
+    addresses: PageAddresses,
 ) -> APIRouter:
     router = APIRouter(include_in_schema=False)
+
+    def address(viewer: ApiKeyRecord, customer_id: str) -> str:
+        """The customer's page address as `viewer` may see it (readapi/addresses.py)."""
+        return customer_id if viewer.role is Role.AGENT else addresses.sealed(customer_id)
 
     def page(
         request: Request, name: str, viewer: ApiKeyRecord | None, status: int = 200, **ctx: Any
@@ -224,7 +243,7 @@ def _router(
             key,
             path="/ui",
             httponly=True,
-            samesite="strict",
+            samesite="lax",
             secure=request.url.scheme == "https",
         )
         return response
@@ -253,7 +272,7 @@ def _router(
             shown = q if viewer.role is Role.AGENT else "that identifier"
             error = f"No customer is known by {shown}."
             return page(request, "home.html", viewer, 404, q=q, error=error)
-        return RedirectResponse(customer_url(who.customer_id), 303)
+        return RedirectResponse(customer_url(address(viewer, who.customer_id)), 303)
 
     @router.get("/ui/customers/{customer_id:path}")
     def customer(
@@ -274,8 +293,11 @@ def _router(
         masked = viewer.role is not Role.AGENT
         channels, types = channel or [], type or []
         try:
+            wanted = addresses.customer(customer_id)
+            if wanted is None:  # a sealed address that does not open
+                raise CustomerNotFound(customer_id)
             with request.app.state.engine.connect() as conn:
-                who = queries.resolve_customer(conn, customer_id, rules)
+                who = queries.resolve_customer(conn, wanted, rules)
                 if part == "why":
                     why = _explanation(conn, who, masked, pseudonym, params, rules)
                     return page(request, "scores_why.html", viewer, lineage=why)
@@ -308,14 +330,15 @@ def _router(
         except InvalidQuery as bad:
             return page(request, "error.html", viewer, 400, title="Bad request", message=str(bad))
         rows = timeline.rows
+        here = address(viewer, who.customer_id)
         if masked:
             rows = [masking.timeline_event(r, pseudonym) for r in rows]
         more = None
         if timeline.next_cursor:
             filters = {"channel": channels, "type": types, "cursor": timeline.next_cursor}
             more = {
-                "href": customer_url(who.customer_id, **filters) + "#timeline",
-                "rows": customer_url(who.customer_id, **filters, part="rows"),
+                "href": customer_url(here, **filters) + "#timeline",
+                "rows": customer_url(here, **filters, part="rows"),
             }
         ctx: dict[str, Any] = {"rows": rows, "more": more, "masked": masked}
         if part == "rows":
@@ -326,15 +349,15 @@ def _router(
             viewer,
             **ctx,
             **view,
-            customer_id=who.customer_id,
+            address=here,
             shown_id=masking.mask_key(who.customer_id, pseudonym) if masked else who.customer_id,
             channels=[c.value for c in Channel],
             chosen_channels=channels,
             chosen_types=types,
             continued=cursor is not None,
-            first_page=customer_url(who.customer_id, channel=channels, type=types),
-            explained=customer_url(who.customer_id, explain=1) + "#why",
-            why=customer_url(who.customer_id, part="why"),
+            first_page=customer_url(here, channel=channels, type=types),
+            explained=customer_url(here, explain=1) + "#why",
+            why=customer_url(here, part="why"),
         )
 
     @router.get("/ui/value")
@@ -347,10 +370,10 @@ def _router(
         with request.app.state.engine.connect() as conn:
             segments = queries.segments(conn)
             ranked = queries.top_customers(conn, by=by, n=TOP_N)
-        # A customer known only by a personal identifier shows masked, and a pseudonym
-        # finds no one: such a row has no link.
+        # A customer known only by a personal identifier shows masked, and is linked by
+        # its sealed address.
         top = [
-            {**shown, "linked": shown["customer_id"] == row["customer_id"]}
+            {**shown, "href": customer_url(address(viewer, row["customer_id"]))}
             for row, shown in zip(ranked, masking.ranked(ranked, pseudonym), strict=True)
         ]
         return page(

@@ -307,7 +307,8 @@ def test_analyst_sees_masked_identifiers_value_and_operations(
     assert {a.text for a in top} == {"cust-00000", "cust-00001"}
     screenshot(browser, "value-page")
     top[0].click()
-    wait_for(lambda: "/ui/customers/cust-0000" in browser.current_url, what="a top customer")
+    # An analyst's page addresses are sealed (readapi/addresses.py).
+    wait_for(lambda: "/ui/customers/~" in browser.current_url, what="a top customer")
     assert browser.find_elements(By.CSS_SELECTOR, "#timeline-rows tr")
 
     browser.get(f"{served.base}/ui/operations")
@@ -362,7 +363,7 @@ def test_sign_in_and_forms_over_http(served: ReadApi) -> None:
         )
         assert ok.status_code == 303 and ok.headers["location"] == "/ui/"
         cookie = ok.headers["set-cookie"].lower()
-        assert "httponly" in cookie and "samesite=strict" in cookie and "path=/ui" in cookie
+        assert "httponly" in cookie and "samesite=lax" in cookie and "path=/ui" in cookie
 
         page = web.get(f"/ui/customers/{CUSTOMER}")
         assert page.status_code == 200 and EMAIL in page.text
@@ -394,3 +395,50 @@ def test_sign_in_and_forms_over_http(served: ReadApi) -> None:
 
     docs = served.agent.get("/openapi.json").json()
     assert not any(p.startswith("/ui") for p in docs["paths"])
+
+
+def test_an_analyst_never_reads_a_personal_identifier_in_a_page_address(
+    rapport_settings: Settings,
+) -> None:
+    """A customer known by no customer id is filed under its e-mail key: an analyst who
+    finds them by phone must not learn the e-mail from the address (nor its history)."""
+    anonymous = CustomerRef(email="anon@example.com", phone="+84 90 765 4321")
+    at = datetime(2026, 3, 1, tzinfo=UTC)
+    events = [
+        Envelope.new(
+            ProfileUpdated(traits={"city": "Hue"}),
+            customer=anonymous,
+            occurred_at=at,
+            received_at=at,
+        )
+        for _ in range(3)
+    ]
+    engine = make_engine(rapport_settings)
+    create_schema(engine, "core_v1")
+    PostgresStore(engine, "core_v1").apply_batch(
+        [PositionedEvent("t", 0, n, e) for n, e in enumerate(events)]
+    )
+    with serving_api(engine) as api, httpx.Client(base_url=api.base, timeout=30) as web:
+        signed = web.post(
+            "/ui/sign-in", data={"key": key_of(api.analyst)}, headers={"Origin": api.base}
+        )
+        assert signed.status_code == 303
+        found = web.get("/ui/customers", params={"q": "+84907654321"})
+        address = found.headers["location"]
+        assert address.startswith("/ui/customers/~") and "anon" not in address
+        page = web.get(address)
+        assert page.status_code == 200 and "anon@example.com" not in page.text
+        assert "email:anon" not in page.text  # no link, form or data-src either
+        assert web.get(address[:-3] + "AAA").status_code == 404  # a forged address opens nothing
+        # An agent reads the customer in full, address included.
+        agent = httpx.Client(base_url=api.base, timeout=30)
+        agent.post("/ui/sign-in", data={"key": key_of(api.agent)}, headers={"Origin": api.base})
+        assert (
+            "email:anon@example.com"
+            in agent.get("/ui/customers", params={"q": "+84907654321"}).headers["location"]
+        )
+        agent.close()
+        # A link followed without the cookie asks to sign in, and signs no one out.
+        bare = httpx.get(f"{api.base}{address}", timeout=30)
+        assert bare.status_code == 303 and "set-cookie" not in bare.headers
+    engine.dispose()
