@@ -313,7 +313,8 @@ def test_analyst_sees_masked_identifiers_value_and_operations(
 
     browser.get(f"{served.base}/ui/operations")
     main = browser.find_element(By.TAG_NAME, "main").text
-    assert "decode: DecodeError" in main and "amount: must be positive" in main
+    assert "decode: DecodeError" in main and "1:77" in main
+    assert "amount: must be positive" not in main  # an error's text can quote personal data
     assert "faust-0.15.3-w1" in main and "42 records" in main
     cells = browser.find_elements(By.CSS_SELECTOR, "#lag-h ~ table tbody tr")
     assert len(cells) == 2
