@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from fastapi import FastAPI, Response
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Histogram, ProcessCollector
 
 from observability.exposition import CONTENT_TYPE, scrape
 
@@ -32,6 +32,7 @@ class HttpMetrics:
 
     def __init__(self, service: str, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
+        ProcessCollector(registry=self.registry)  # start time, CPU, memory, open files
         self.requests = Counter(
             f"rapport_{service}_requests",
             "HTTP requests answered, by method, route template and status code.",

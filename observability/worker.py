@@ -8,11 +8,12 @@ from the worker's `Health` when scraped.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -26,12 +27,15 @@ PartitionKey = tuple[str, int]
 BATCH_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
 TRANSACTION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 BATCH_SIZE_BUCKETS = (1, 10, 50, 100, 250, 500, 1000, 2000, 5000)
+OUTCOMES = ("projected", "duplicate", "redelivered", "parked")
 
 
 class WorkerMetrics:
     def __init__(self, health: Health, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
         r = self.registry
+        # process_start_time_seconds and friends: a worker that keeps restarting shows.
+        ProcessCollector(registry=r)
         self.events = Counter(
             "rapport_worker_events_projected",
             "New events folded into the projections, by event type (duplicates, redelivered "
@@ -47,6 +51,8 @@ class WorkerMetrics:
             ["outcome"],
             registry=r,
         )
+        for outcome in OUTCOMES:  # each series exists from the start: a restarted worker
+            self.records.labels(outcome)  # that stores nothing still shows 0, not nothing
         self.dead_letters = Counter(
             "rapport_worker_dead_letters",
             "Records this worker parked in the dead-letter topic, by the stage that refused "
@@ -94,8 +100,9 @@ class WorkerMetrics:
         self._newest_received: float | None = None
         freshness = Gauge(
             "rapport_worker_freshness_seconds",
-            "Now minus the arrival time of the newest event this worker projected. It also "
-            "grows while no events arrive: alert on it together with the lag.",
+            "Now minus the arrival time of the newest event this worker projected (NaN until "
+            "it projects one). It also grows while no events arrive: alert on it together "
+            "with the lag.",
             registry=r,
         )
         freshness.set_function(self._freshness)
@@ -149,7 +156,7 @@ class WorkerMetrics:
 
     def _freshness(self) -> float:
         if self._newest_received is None:
-            return 0.0
+            return math.nan  # unknown, not fresh
         return max(0.0, time.time() - self._newest_received)
 
 

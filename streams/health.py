@@ -115,7 +115,7 @@ class Health:
         with self._lock:
             w = self._waiting
             return {
-                "status": "waiting" if w else "ok",
+                "status": "waiting" if w else ("ok" if self.assigned else "starting"),
                 "waiting_for": w.what if w else None,
                 "reason": w.reason if w else None,
                 "waiting_s": round(time.monotonic() - w.since, 1) if w else None,

@@ -70,12 +70,12 @@ def test_alerts_and_dashboard_name_only_exported_metrics_and_labels() -> None:
     expressions = _expressions()
     assert len(expressions) >= 15
     for where, expr in expressions:
-        used = set(re.findall(r"\b(rapport_[a-z_]+|up)\b", expr))
+        used = set(re.findall(r"\b(rapport_[a-z_]+|process_[a-z_]+|up)\b", expr))
         assert used, f"{where} names no metric: {expr}"
         for name in used - BUILT_IN:
             assert name in exported, f"{where}: no service exports {name}"
         # Labels in selectors (name{label=...}) and in by (...) clauses.
-        for name, matchers in re.findall(r"\b(rapport_[a-z_]+)\{([^}]*)\}", expr):
+        for name, matchers in re.findall(r"\b((?:rapport|process)_[a-z_]+)\{([^}]*)\}", expr):
             for label in re.findall(r"(\w+)\s*[=!~]", matchers):
                 assert label in exported[name] | ADDED_BY_PROMETHEUS, f"{where}: {name}{{{label}}}"
         grouped = {

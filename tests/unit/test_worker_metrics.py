@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from datetime import UTC, datetime, timedelta
 
 import orjson
@@ -26,6 +27,12 @@ def _samples(metrics: WorkerMetrics) -> dict[tuple[str, tuple[str, ...]], float]
 
 def test_a_batch_counts_events_by_type_records_by_outcome_and_parked_by_reason() -> None:
     metrics = WorkerMetrics(Health())
+    # Every outcome's series exists before the first batch: a worker that keeps restarting
+    # before it stores anything reads 0, which an alert's increase() can see.
+    assert all(
+        _samples(metrics)[("rapport_worker_records_total", (o,))] == 0
+        for o in ("projected", "duplicate", "redelivered", "parked")
+    )
     outcome = BatchOutcome(projected=3, duplicates=1, redelivered=5, parked=1)
     outcome.projected_by_type.update(["email.sent", "email.sent", "commerce.purchased", "x.y"])
     outcome.parked_by_reason[("decode", "ContractError")] += 1
@@ -62,7 +69,8 @@ def test_lag_covers_only_the_partitions_this_worker_owns_now() -> None:
 
 def test_freshness_follows_the_newest_arrival_never_an_older_one() -> None:
     metrics = WorkerMetrics(Health())
-    assert _samples(metrics)[("rapport_worker_freshness_seconds", ())] == 0
+    # Nothing projected yet: unknown (NaN), never "perfectly fresh".
+    assert math.isnan(_samples(metrics)[("rapport_worker_freshness_seconds", ())])
     now = datetime.now(UTC)
     metrics.observe_received(now - timedelta(seconds=30))
     metrics.observe_received(now - timedelta(seconds=300))  # a late record of a slow partition
