@@ -151,6 +151,7 @@ def worker_config(
         batch_size=batch_size,
         stall_timeout_s=settings.worker_stall_timeout_s,
         health_port=settings.worker_health_port,
+        health_host=settings.worker_health_host,
     )
 
 

@@ -77,9 +77,14 @@ class Settings(BaseSettings):
     )
     worker_health_port: int | None = Field(
         default=None,
-        description="Serve the worker's GET /healthz, /readyz and /metrics on 127.0.0.1 at "
-        "this port; unset = none. "
+        description="Serve the worker's GET /healthz, /readyz and /metrics at this port "
+        "(on RAPPORT_WORKER_HEALTH_HOST); unset = none. "
         "Member i of a worker group serves on this port + i.",
+    )
+    worker_health_host: str = Field(
+        default="127.0.0.1",
+        description="The address the worker's health and metrics server listens on "
+        "(0.0.0.0 where Prometheus scrapes it from another host or container).",
     )
     log_format: Literal["text", "json"] = Field(
         default="text",
@@ -251,6 +256,7 @@ class Settings(BaseSettings):
             "RAPPORT_KAFKA_BROKERS": str(self.kafka_brokers),
             "RAPPORT_CONSUMER_GROUP": self.consumer_group,
             "RAPPORT_LOG_FORMAT": self.log_format,
+            "RAPPORT_WORKER_HEALTH_HOST": self.worker_health_host,
             "RAPPORT_WORKER_STALL_TIMEOUT_S": str(self.worker_stall_timeout_s),
             "RAPPORT_SCORES_EVERY_S": str(self.scores_every_s),
             "RAPPORT_CONTACT_OPT_IN_PURPOSES": self.contact_opt_in_purposes,

@@ -78,9 +78,10 @@ class WorkerConfig:
     session_timeout_s: float = 10.0
     # Exit (EXIT_STALLED) when lag has not drained for this long; see the module docstring.
     stall_timeout_s: float = 120.0
-    # Serve GET /healthz, /readyz and /metrics on 127.0.0.1:PORT (faust's web server);
-    # None: no HTTP server.
+    # Serve GET /healthz, /readyz and /metrics on health_host:health_port (faust's web
+    # server); None: no HTTP server.
     health_port: int | None = None
+    health_host: str = "127.0.0.1"
 
 
 def build_app(
@@ -101,7 +102,7 @@ def build_app(
         datadir=str(config.data_dir),
         web_enabled=config.health_port is not None,
         web_port=config.health_port or 6066,
-        web_bind="127.0.0.1",
+        web_bind=config.health_host,
         topic_disable_leader=True,
         producer_acks=-1,
         consumer_auto_offset_reset="earliest",
