@@ -41,6 +41,7 @@ from projections.store import (
     PositionedEvent,
     ProjectionStore,
     Version,
+    advance,
     find_gaps,
     projected_summary,
     version_name,
@@ -169,9 +170,7 @@ class InMemoryStore:
                 counted += 1
         for customer_id in erasures:
             self.scrub(customer_id)
-        for r in fresh:
-            key = (r.topic, r.partition)
-            stored[key] = max(stored.get(key, 0), r.offset + 1)
+        advance(stored, fresh)
         carried = sum(1 for r in fresh if r.event is not None or r.erased is not None)
         types, newest = projected_summary([event for _, event in new.values()])
         return BatchResult(

@@ -217,6 +217,23 @@ class Positioned(Protocol):
     def offset(self) -> int: ...
 
 
+def next_offsets(records: Iterable[Positioned]) -> dict[PartitionKey, int]:
+    """Each partition's next offset after `records`: the position they take it to."""
+    found: dict[PartitionKey, int] = {}
+    for r in records:
+        key = (r.topic, r.partition)
+        if r.offset + 1 > found.get(key, 0):
+            found[key] = r.offset + 1
+    return found
+
+
+def advance(positions: dict[PartitionKey, int], records: Iterable[Positioned]) -> None:
+    """Move `positions` past `records`, never back."""
+    for key, offset in next_offsets(records).items():
+        if offset > positions.get(key, 0):
+            positions[key] = offset
+
+
 def find_gaps(
     records: Iterable[Positioned],
     stored: Mapping[PartitionKey, int],

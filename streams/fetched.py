@@ -13,6 +13,7 @@ import asyncio
 from collections import deque
 from collections.abc import Iterable, Sequence
 
+from projections.store import advance
 from streams.pipeline import LogRecord
 
 PartitionKey = tuple[str, int]
@@ -59,10 +60,7 @@ class Fetched:
 
     def done(self, batch: Iterable[LogRecord]) -> None:
         """`batch` is stored: its partitions' next offsets go into the next commit."""
-        for r in batch:
-            key = (r.topic, r.partition)
-            if r.offset + 1 > self._done.get(key, 0):
-                self._done[key] = r.offset + 1
+        advance(self._done, batch)
 
     def next_offsets(self) -> dict[PartitionKey, int]:
         """The next offset of each partition stored since the last call."""

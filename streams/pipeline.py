@@ -38,7 +38,7 @@ from typing import Any, Protocol, TypeVar
 from kafka.errors import KafkaError
 
 from projections.errors import PositionGap, RecordRefused, describe
-from projections.store import BatchResult, ErasedRecord, PositionedEvent, find_gaps
+from projections.store import BatchResult, ErasedRecord, PositionedEvent, advance, find_gaps
 from schemas import Envelope, decode_event
 from schemas.errors import ContractError, RapportError
 from streams.deadletter import DeadLetterFailed
@@ -250,9 +250,7 @@ class BatchPipeline:
         except BaseException:
             self._stored_next.clear()  # ask the database next time
             raise
-        for r, _ in fresh:
-            key = (r.topic, r.partition)
-            self._stored_next[key] = max(r.offset + 1, self._stored_next.get(key, 0))
+        advance(self._stored_next, (r for r, _ in fresh))
         self.health.progressed(outcome.projected, outcome.parked)
         return outcome
 

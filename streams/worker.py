@@ -27,7 +27,7 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn, cast
@@ -41,7 +41,7 @@ from faust.types import TP
 from observability.exposition import METRICS_MEDIA_TYPE, scrape
 from observability.worker import WorkerMetrics
 from projections.errors import PositionGap
-from projections.store import ProjectionStore
+from projections.store import ProjectionStore, next_offsets
 from streams.deadletter import DeadLetterWriter
 from streams.fetched import Fetched
 from streams.health import Health
@@ -146,7 +146,7 @@ def build_app(
         except PositionGap as gap:
             _exit(EXIT_BEHIND, f"the database is behind the log ({gap}); restart to re-read")
         metrics.observe_batch(outcome, time.perf_counter() - began, len(prepared.records))
-        stored = _next_offsets(prepared.records)
+        stored = next_offsets(prepared.records)
         metrics.observe_positions({key: _highwater(app, key) for key in stored}, stored)
         log.info(
             "projected %d new events (%d duplicate event_ids, %d redelivered records, %d parked)",
@@ -320,14 +320,6 @@ def _batch_consumer(
             return {**committed, **offsets}
 
     return BatchConsumer
-
-
-def _next_offsets(records: Sequence[LogRecord]) -> dict[PartitionKey, int]:
-    found: dict[PartitionKey, int] = {}
-    for r in records:
-        key = (r.topic, r.partition)
-        found[key] = max(found.get(key, 0), r.offset + 1)
-    return found
 
 
 def _highwater(app: faust.App, key: PartitionKey) -> int | None:

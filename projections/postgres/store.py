@@ -54,6 +54,7 @@ from projections.store import (
     PartitionKey,
     PositionedEvent,
     find_gaps,
+    next_offsets,
     projected_summary,
 )
 from projections.timeline import TimelineEntry, timeline_entry
@@ -583,11 +584,9 @@ def _fold_score_state(conn: sa.Connection, t: Tables, entries: list[TimelineEntr
 
 
 def _advance(conn: sa.Connection, t: Tables, fresh: Sequence[PositionedEvent]) -> None:
-    next_offsets: dict[tuple[str, int], int] = {}
     newest: dict[tuple[str, int], datetime] = {}
     for r in fresh:
         key = (r.topic, r.partition)
-        next_offsets[key] = max(next_offsets.get(key, 0), r.offset + 1)
         received = r.event.received_at if r.event is not None else None
         if received is not None and (key not in newest or received > newest[key]):
             newest[key] = received
@@ -595,7 +594,7 @@ def _advance(conn: sa.Connection, t: Tables, fresh: Sequence[PositionedEvent]) -
         conn,
         t.positions,
         ("topic", "partition", "next_offset", "last_received_at"),
-        [(t, n, o, newest.get((t, n))) for (t, n), o in sorted(next_offsets.items())],
+        [(t, n, o, newest.get((t, n))) for (t, n), o in sorted(next_offsets(fresh).items())],
         on_conflict="(topic, partition) DO UPDATE "
         "SET next_offset = greatest(positions.next_offset, EXCLUDED.next_offset), "
         "stored_at = now(), "
