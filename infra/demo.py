@@ -43,6 +43,7 @@ from projections.postgres.queries import (
 )
 from projections.postgres.store import create_schema
 from projections.postgres.tables import build_tables
+from projections.postgres.versions import stored_positions
 
 PROJECT_TIMEOUT_S = 120
 
@@ -164,20 +165,14 @@ def _wait_drained(
 ) -> None:
     from streams.kafka_log import KafkaLog
 
-    positions = build_tables(schema).positions
     log = KafkaLog(settings.bootstrap)
     deadline = time.monotonic() + PROJECT_TIMEOUT_S
     try:
-        ends = log.ends(settings.topic)
+        ends = {p: end for (_, p), end in log.ends(settings.topic).items()}
         while True:
             with engine.connect() as conn:
-                rows = conn.execute(
-                    sa.select(positions.c.partition, positions.c.next_offset).where(
-                        positions.c.topic == settings.topic
-                    )
-                )
-                stored = {partition: offset for partition, offset in rows}
-            behind = sum(max(0, end - stored.get(p, 0)) for (_, p), end in ends.items())
+                stored = stored_positions(conn, schema, settings.topic)
+            behind = sum(max(0, end - stored.get(p, 0)) for p, end in ends.items())
             if not behind:
                 return
             worker.check_alive()

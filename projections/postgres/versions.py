@@ -135,7 +135,10 @@ class PostgresVersions:
             if live == name:
                 return True, None
             if live is not None:
-                mine, theirs = _positions(conn, name, topic), _positions(conn, live, topic)
+                mine, theirs = (
+                    stored_positions(conn, name, topic),
+                    stored_positions(conn, live, topic),
+                )
                 if any(mine.get(p, 0) < offset for p, offset in theirs.items()):
                     return False, live
             views.activate(conn, name)
@@ -153,7 +156,7 @@ class PostgresVersions:
 
     def positions_of(self, name: str, topic: str) -> dict[int, int]:
         with self.engine.connect() as conn:
-            return _positions(conn, name, topic)
+            return stored_positions(conn, name, topic)
 
     def freeze_live(self, topic: str) -> LiveSnapshot:
         # One snapshot: the positions and the checksums describe the same moment.
@@ -163,7 +166,7 @@ class PostgresVersions:
                 raise ProjectionError("there is no live version to compare with")
             snapshot = LiveSnapshot(
                 live,
-                _positions(conn, live, topic),
+                stored_positions(conn, live, topic),
                 checksums(conn, live),
                 scores_as_of(conn, build_tables(live)),
             )
@@ -176,7 +179,8 @@ class PostgresVersions:
             return rebuilt.rows, compare(conn, live.fingerprint, rebuilt, live.name, name)
 
 
-def _positions(conn: sa.Connection, name: str, topic: str) -> dict[int, int]:
+def stored_positions(conn: sa.Connection, name: str, topic: str) -> dict[int, int]:
+    """Version `name`'s next offset of each partition of `topic`."""
     p = build_tables(name).positions
     rows = conn.execute(sa.select(p.c.partition, p.c.next_offset).where(p.c.topic == topic))
     return {r.partition: r.next_offset for r in rows}
