@@ -64,16 +64,22 @@ def wait_for(
 
 
 def scrape(url: str) -> dict[tuple[str, tuple[str, ...]], float]:
-    """A Prometheus /metrics page as {(sample name, label values): value}, the values in
-    the alphabetical order of their labels' names."""
+    """A Prometheus /metrics page, as `samples` reads it."""
     import httpx
-    from prometheus_client.parser import text_string_to_metric_families
 
     response = httpx.get(url, timeout=5)
     response.raise_for_status()
+    return samples(response.text)
+
+
+def samples(exposition: str) -> dict[tuple[str, tuple[str, ...]], float]:
+    """Prometheus' text format as {(sample name, label values): value}, the values in the
+    alphabetical order of their labels' names."""
+    from prometheus_client.parser import text_string_to_metric_families
+
     return {
         (sample.name, tuple(v for _, v in sorted(sample.labels.items()))): sample.value
-        for family in text_string_to_metric_families(response.text)
+        for family in text_string_to_metric_families(exposition)
         for sample in family.samples
     }
 

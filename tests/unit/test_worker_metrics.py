@@ -7,22 +7,17 @@ import math
 from datetime import UTC, datetime, timedelta
 
 import orjson
-from prometheus_client.parser import text_string_to_metric_families
 
 from observability.exposition import scrape
 from observability.logs import JsonFormatter
 from observability.worker import WorkerMetrics
 from streams.health import Health
 from streams.pipeline import BatchOutcome
+from tests.support import samples
 
 
 def _samples(metrics: WorkerMetrics) -> dict[tuple[str, tuple[str, ...]], float]:
-    """{(name, label values in their names' alphabetical order): value}"""
-    return {
-        (s.name, tuple(v for _, v in sorted(s.labels.items()))): s.value
-        for f in text_string_to_metric_families(scrape(metrics.registry).decode())
-        for s in f.samples
-    }
+    return samples(scrape(metrics.registry).decode())
 
 
 def test_a_batch_counts_events_by_type_records_by_outcome_and_parked_by_reason() -> None:
