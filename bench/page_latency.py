@@ -13,8 +13,6 @@ from __future__ import annotations
 import argparse
 import gc
 import json
-import socket
-import threading
 import time
 import uuid
 from collections.abc import Iterator, Sequence
@@ -23,12 +21,12 @@ from typing import Any
 
 import httpx
 import sqlalchemy as sa
-import uvicorn
 from pydantic import SecretStr
 
 from bench.stats import percentile
 from bench.workload import HEAVY_CUSTOMER, heavy_customer
 from infra import bootstrap
+from infra.in_process_server import serving
 from infra.settings import Settings
 from projections.postgres.population import score_population
 from projections.postgres.store import PostgresStore, create_schema
@@ -128,27 +126,6 @@ def scratch_database(settings: Settings) -> Iterator[str]:
                 conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     finally:
         server.dispose()
-
-
-@contextmanager
-def serving(app: Any) -> Iterator[str]:
-    """The app under uvicorn on a free loopback port, in a thread; yields its base URL."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = int(sock.getsockname()[1])
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("uvicorn did not start in 20 s")
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 import httpx
 
+from infra.in_process_server import free_port, serving
 from infra.settings import Settings
 from infra.worker_process import WorkerProcess, child_env
 
@@ -82,33 +83,6 @@ def samples(exposition: str) -> dict[tuple[str, tuple[str, ...]], float]:
         for family in text_string_to_metric_families(exposition)
         for sample in family.samples
     }
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextmanager
-def serving(app: object) -> Iterator[str]:
-    """Serve an ASGI app with uvicorn on a free loopback port; yield its base URL."""
-    import threading
-
-    import uvicorn
-
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))  # type: ignore[arg-type]
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    wait_for(lambda: server.started, what="uvicorn started", timeout=20)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
 
 
 @contextmanager
