@@ -37,8 +37,11 @@ def nice_top(value: float) -> float:
     """The axis maximum: `value` rounded up to 1, 2 or 5 times a power of ten (0 → 1)."""
     if value <= 0:
         return 1.0
-    magnitude = 10.0 ** math.floor(math.log10(value))
-    return next(s * magnitude for s in (1, 2, 5, 10) if value <= s * magnitude * (1 + 1e-12))
+    # Clamped so a subnormal value's power of ten does not underflow to 0.0.
+    magnitude = 10.0 ** max(math.floor(math.log10(value)), -300)
+    return next(
+        (s * magnitude for s in (1, 2, 5, 10) if value <= s * magnitude * (1 + 1e-12)), value
+    )
 
 
 def _number(value: float) -> str:

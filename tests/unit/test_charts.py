@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import math
 import re
 import xml.etree.ElementTree as ET
 from datetime import date
 from decimal import Decimal
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from projections.postgres.monthly import (
@@ -97,7 +98,15 @@ def test_nice_top_is_at_least_the_value_and_a_round_number(value: float) -> None
     assert float(mantissa) in (1.0, 2.0, 5.0, 10.0)
 
 
+@given(st.floats(min_value=0, max_value=1e300))
+@example(5e-324)  # subnormal: its power of ten underflows to 0.0
+def test_nice_top_is_a_positive_axis_for_any_value_from_zero(value: float) -> None:
+    top = charts.nice_top(value)
+    assert 0 < top < math.inf and top >= value
+
+
 @given(st.lists(st.floats(min_value=0, max_value=1e9), min_size=1, max_size=60))
+@example([5e-324])
 def test_bars_stay_inside_the_chart(values: list[float]) -> None:
     root = parse(charts.bar_chart("x", [str(i) for i in range(len(values))], values))
     for bar in root.findall(f"{SVG}rect"):
