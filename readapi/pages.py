@@ -299,13 +299,13 @@ def _router(
             with request.app.state.engine.connect() as conn:
                 who = queries.resolve_customer(conn, wanted, rules)
                 if part == "why":
-                    why = _explanation(conn, who, masked, pseudonym, params, rules)
-                    return page(request, "scores_why.html", viewer, lineage=why)
+                    why = _scores(conn, who, masked, pseudonym, params, rules, explain=True)
+                    return page(request, "scores_why.html", viewer, lineage=_lineage(why))
                 view: dict[str, Any] = {}
                 if part != "rows":
-                    view = _customer_view(conn, who, masked, pseudonym, params, rules)
-                    if explain:
-                        view["lineage"] = _explanation(conn, who, masked, pseudonym, params, rules)
+                    view = _customer_view(
+                        conn, who, masked, pseudonym, params, rules, explain=explain
+                    )
                 # Last: the timeline query sets planner options for the rest of the
                 # transaction.
                 timeline = queries.customer_timeline(
@@ -422,6 +422,36 @@ def operations_view(report: Mapping[str, Any]) -> dict[str, Any]:
 _CROSS_SITE = "This form must be sent from a page of this site (Origin or Referer header)."
 
 
+def _scores(
+    conn: sa.Connection,
+    who: Customer,
+    masked: bool,
+    pseudonym: masking.Pseudonym,
+    params: ScoreParameters,
+    rules: IdentityRules,
+    *,
+    explain: bool,
+) -> dict[str, Any]:
+    """The customer's scores now, masked for a reader who may not see identifiers."""
+    scores = queries.customer_scores(
+        conn, who.customer_id, as_of=datetime.now(UTC), explain=explain, params=params, rules=rules
+    )
+    return masking.customer_document(scores, pseudonym) if masked else scores
+
+
+def _lineage(scores: dict[str, Any]) -> dict[str, Any]:
+    """Why the scores are what they are: each score's inputs and events, and its place in
+    the base (RFM quintiles, tier cut-offs) as last ranked."""
+    return {
+        **(scores.get("lineage") or {}),
+        **{
+            f"{name} (ranked in the base)": part
+            for name, part in (scores.get("base_lineage") or {}).items()
+            if isinstance(part, dict)
+        },
+    }
+
+
 def _customer_view(
     conn: sa.Connection,
     who: Customer,
@@ -429,16 +459,16 @@ def _customer_view(
     pseudonym: masking.Pseudonym,
     params: ScoreParameters,
     rules: IdentityRules,
+    *,
+    explain: bool,
 ) -> dict[str, Any]:
-    """Profile, scores and the charts of one customer."""
+    """Profile, scores and the charts of one customer; with `explain`, the scores are
+    re-scored from history once, and that one read also gives their explanation."""
     profile = queries.customer_profile(conn, who.customer_id, rules)
-    scores = queries.customer_scores(
-        conn, who.customer_id, as_of=datetime.now(UTC), params=params, rules=rules
-    )
+    scores = _scores(conn, who, masked, pseudonym, params, rules, explain=explain)
     activity = customer_activity(conn, who)
     if masked:
         profile = masking.profile(profile, pseudonym)
-        scores = masking.customer_document(scores, pseudonym)
     months = [m.strftime("%Y-%m") for m in activity.months()]
     by_channel = activity.by_channel()
     currency = activity.main_currency()
@@ -481,35 +511,10 @@ def _customer_view(
     return {
         "profile": profile,
         "scores": {k: v for k, v in scores.items() if k not in _NOT_SCORES},
-        "lineage": None,
+        "lineage": _lineage(scores) if explain else None,
         "base": scores.get("base"),
         "figures": figures,
         "types": activity.types(),
-    }
-
-
-def _explanation(
-    conn: sa.Connection,
-    who: Customer,
-    masked: bool,
-    pseudonym: masking.Pseudonym,
-    params: ScoreParameters,
-    rules: IdentityRules,
-) -> dict[str, Any]:
-    """Why the customer's scores are what they are: each score's inputs and events, and
-    its place in the base (RFM quintiles, tier cut-offs) as last ranked."""
-    scores = queries.customer_scores(
-        conn, who.customer_id, as_of=datetime.now(UTC), explain=True, params=params, rules=rules
-    )
-    if masked:
-        scores = masking.customer_document(scores, pseudonym)
-    return {
-        **(scores.get("lineage") or {}),
-        **{
-            f"{name} (ranked in the base)": part
-            for name, part in (scores.get("base_lineage") or {}).items()
-            if isinstance(part, dict)
-        },
     }
 
 
