@@ -78,6 +78,15 @@ def _period_labels(periods: Sequence[str], slot: float) -> list[str]:
     ]
 
 
+def _bar(slot_index: int, slot: float, y_top: float, y_base: float, colour: int, title: str) -> str:
+    """One bar (or one segment of a stacked bar) in its period's slot, with a tooltip."""
+    return (
+        f'<rect class="bar" x="{_LEFT + slot * slot_index + slot * 0.1:.1f}" y="{y_top:.1f}" '
+        f'width="{slot * 0.8:.1f}" height="{y_base - y_top:.1f}" '
+        f'fill="{PALETTE[colour % len(PALETTE)]}"><title>{escape(title)}</title></rect>'
+    )
+
+
 def bar_chart(label: str, periods: Sequence[str], values: Sequence[float], unit: str = "") -> str:
     """One bar per period (e.g. purchases per month)."""
     if len(periods) != len(values):
@@ -89,13 +98,8 @@ def bar_chart(label: str, periods: Sequence[str], values: Sequence[float], unit:
     slot = plot.width / len(periods)
     body = []
     for i, (period, value) in enumerate(zip(periods, values, strict=True)):
-        y = plot.y(max(value, 0.0), top)
-        body.append(
-            f'<rect class="bar" x="{_LEFT + slot * i + slot * 0.1:.1f}" y="{y:.1f}" '
-            f'width="{slot * 0.8:.1f}" height="{_TOP + plot.height - y:.1f}" '
-            f'fill="{PALETTE[0]}"><title>{escape(period)}: {escape(_number(value))}'
-            f"{escape(unit)}</title></rect>"
-        )
+        title = f"{period}: {_number(value)}{unit}"
+        body.append(_bar(i, slot, plot.y(max(value, 0.0), top), plot.y(0, top), 0, title))
     return _frame(label, body + _period_labels(periods, slot), top)
 
 
@@ -142,13 +146,8 @@ def stacked_bar_chart(
             value = max(values[i], 0.0)
             if not value:
                 continue
-            y_top, y_base = plot.y(base + value, top), plot.y(base, top)
-            body.append(
-                f'<rect class="bar" x="{_LEFT + slot * i + slot * 0.1:.1f}" y="{y_top:.1f}" '
-                f'width="{slot * 0.8:.1f}" height="{y_base - y_top:.1f}" '
-                f'fill="{PALETTE[n % len(PALETTE)]}"><title>{escape(period)}, {escape(name)}: '
-                f"{escape(_number(value))}</title></rect>"
-            )
+            title = f"{period}, {name}: {_number(value)}"
+            body.append(_bar(i, slot, plot.y(base + value, top), plot.y(base, top), n, title))
             base += value
     return _frame(label, body + _period_labels(periods, slot), top) + legend(list(series))
 
