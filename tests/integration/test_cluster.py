@@ -41,8 +41,10 @@ from tests.support import running_worker, topic_size, wait_for
 
 pytestmark = pytest.mark.integration
 
-# Nodes on +0/+1, +2/+3, +4/+5: clear of development's 19092.. and the tests' 29092...
-CLUSTER_PORT = int(os.environ.get("RAPPORT_TEST_CLUSTER_PORT", "39092"))
+# Nodes on +0/+1, +2/+3, +4/+5: clear of development's 19092.. and the tests' 29092..,
+# and below Linux's ephemeral range (32768-60999). In it, as 39092.. were, a client's
+# outgoing connection could take a node's port first: "Address already in use" in CI.
+CLUSTER_PORT = int(os.environ.get("RAPPORT_TEST_CLUSTER_PORT", "27092"))
 EVENTS, CUSTOMERS, CHUNK = 12_000, 1_500, 200
 
 
